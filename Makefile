@@ -1,0 +1,19 @@
+# The README's two commands: `make run` (set up, then the main job) and `make test`.
+.PHONY: setup setup-dev run test bench
+
+.venv/.setup-stamp: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+.venv/.setup-dev-stamp: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh dev
+	touch .venv/.setup-stamp $@
+
+setup: .venv/.setup-stamp
+setup-dev: .venv/.setup-dev-stamp
+
+run: setup
+	.venv/bin/rlpost recipe run cls-rl
+
+test: setup-dev
+	.venv/bin/python -m pytest -q

@@ -1,0 +1,6 @@
+"""Built-in environments, registered by id; the core reaches them only through these strings."""
+
+from rlpost.env import register
+
+register("rlpost/Classification-v0", "rlpost.envs.classification:ClassificationEnv")
+register("rlpost/GuessNumber-v0", "rlpost.envs.guess_number:GuessNumberEnv")

@@ -1,0 +1,117 @@
+"""CLS-RL: few-shot classification fine-tuning with rule-based GRPO.
+
+Paper: "Think or Not Think: A Study of Explicit Thinking in Rule-Based Visual Reinforcement
+Fine-Tuning" (CLS-RL, arXiv 2503.16188; code minglllli/CLS-RL). The policy sees a record and the
+candidate class names, writes ``<think>...</think><answer>...</answer>``, and is rewarded with
+accuracy (answer-tag content equals the label, case-insensitive) plus format (the whole output
+matches the think/answer pattern). GRPO with G samples per prompt, KL (k3) to the initial model.
+
+What differs here: the paper fine-tunes Qwen2-VL-2B on 11 image datasets (4-shot); the quick
+CPU config trains the bundled SmolLM2-135M-Instruct on text classification tasks that ship with
+rlpost (`rlpost/Classification-v0`: sklearn datasets rendered as text, and our generated topic
+and sentiment tasks). The paper config keeps the paper's hyper-parameters (G=4, lr 1e-6,
+beta 0.04, T=1.0, 1024 new tokens) for a Qwen2-VL-2B-class model on a GPU.
+
+Run:  rlpost recipe run cls-rl                 (quick CPU config)
+      rlpost recipe run cls-rl --preset paper  (GPU)
+
+Results: see README.md ("Results"); numbers come from ``python benchmarks/learning_cls.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rlpost.algos.grpo import GRPOConfig, GRPORun, train
+from rlpost.env import make
+from rlpost.generate import Generator
+from rlpost.envs.classification import ClassificationConfig
+from rlpost.reward import Rubric, think_answer_format
+from rlpost.run import RunConfig, make_generator, make_policy, make_tracker, run_dir_for, seed_everything
+
+NAME = "cls-rl"
+
+
+@dataclass
+class Config:
+    """CLS-RL: GRPO on a classification env with accuracy + format rewards."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    env: ClassificationConfig = field(default_factory=ClassificationConfig)
+    algo: GRPOConfig = field(default_factory=GRPOConfig)
+    format_weight: float = 1.0
+    """Weight of the think/answer format reward (0 = logged only). Unused for prompt_style=answer."""
+    max_prompt_tokens: int = 1024
+    """Prompts longer than this truncate the episode instead of reaching the engine."""
+
+
+def quick() -> Config:
+    """The README's main job: a few minutes of CPU on the bundled 135M model."""
+    cfg = Config()
+    cfg.env = ClassificationConfig(dataset="topics", prompt_style="think", shots_per_class=16,
+                                   n_test=120)
+    cfg.algo = GRPOConfig(steps=30, tasks_per_step=8, group_size=8, lr=1e-5, beta=0.04,
+                          max_tokens=64, eval_every=10, eval_tasks=120, save_every=10,
+                          micro_batch_size=16)
+    cfg.run.vllm.max_model_len = 1024
+    return cfg
+
+
+def smoke() -> Config:
+    """Two tiny steps: for tests and a first check that everything is wired."""
+    cfg = quick()
+    cfg.algo = GRPOConfig(steps=2, tasks_per_step=2, group_size=4, lr=1e-5, beta=0.04,
+                          max_tokens=16, eval_every=2, eval_tasks=4, save_every=1)
+    cfg.run.track = ("jsonl",)
+    return cfg
+
+
+def paper() -> Config:
+    """The paper's hyper-parameters for a Qwen2-VL-2B-class model on one GPU."""
+    cfg = Config()
+    cfg.run.model = "Qwen/Qwen2-VL-2B-Instruct"
+    cfg.run.vllm.max_model_len = 2048
+    cfg.run.vllm.kv_cache_gb = 0.0  # size the KV cache from gpu_memory_utilization
+    cfg.run.vllm.gpu_memory_utilization = 0.35
+    cfg.env = ClassificationConfig(dataset="digits", prompt_style="think", shots_per_class=4,
+                                   candidates="cls_rl")
+    cfg.algo = GRPOConfig(steps=500, tasks_per_step=16, group_size=4, lr=1e-6, beta=0.04,
+                          temperature=1.0, max_tokens=1024, eval_every=50, eval_tasks=200,
+                          save_every=50, micro_batch_size=4)
+    cfg.max_prompt_tokens = 1024
+    return cfg
+
+
+PRESETS = {"quick": quick, "smoke": smoke, "paper": paper}
+
+
+def rubric(cfg: Config) -> Rubric:
+    if cfg.env.prompt_style == "think":
+        return Rubric([think_answer_format], [cfg.format_weight])
+    return Rubric()
+
+
+def main(cfg: Config, name: str = NAME, stop_after: int | None = None,
+         generator: Generator | None = None) -> dict[str, float]:
+    """Train; returns the final greedy eval on held-out tasks (eval/accuracy etc.).
+
+    stop_after: stop after that many steps (simulates an interrupted run).
+    generator: an already running engine holding this model (tests share one per session).
+    """
+    seed_everything(cfg.run.seed)
+    run_dir = run_dir_for(cfg.run, name)
+    tracker = make_tracker(cfg.run, run_dir, cfg)
+    policy = make_policy(cfg.run)
+    generator = generator or make_generator(cfg.run, policy)
+    n_envs = max(cfg.algo.tasks_per_step * cfg.algo.group_size, min(cfg.algo.eval_tasks, 64))
+    envs = [make("rlpost/Classification-v0", cfg.env) for _ in range(n_envs)]
+    run = GRPORun(policy=policy, generator=generator, envs=envs, rubric=rubric(cfg),
+                  train_tasks=envs[0].tasks("train"), eval_tasks=envs[0].tasks("test"),
+                  tracker=tracker, run_dir=run_dir, seed=cfg.run.seed,
+                  max_prompt_tokens=cfg.max_prompt_tokens)
+    try:
+        result = train(cfg.algo, run, stop_after=stop_after)
+    finally:
+        tracker.finish()
+    print(f"rlpost: run directory {run_dir} (metrics.jsonl, curves.png, checkpoint/)")
+    return result

@@ -1,0 +1,48 @@
+"""No-Thinking-CLS-RL: the same GRPO classification fine-tuning, answering directly.
+
+Paper: "Think or Not Think" (arXiv 2503.16188), the No-Thinking-RL variant: the prompt asks
+"Please directly output the answer." and the only reward is exact equality of the whole
+completion with the label (case-sensitive, no format reward). The paper finds it matches or beats
+CLS-RL on classification with far shorter completions (and faster training).
+
+What differs here: as in `cls-rl` (text classification on the bundled 135M model for the quick
+CPU config; the paper's hyper-parameters in the paper config). Completions are capped at 16
+tokens in the quick config, since an answer is a class name.
+
+Run:  rlpost recipe run no-think-cls-rl
+"""
+
+from __future__ import annotations
+
+from rlpost.generate import Generator
+from rlpost.recipes import cls_rl
+from rlpost.recipes.cls_rl import Config
+
+NAME = "no-think-cls-rl"
+
+
+def _answer_only(cfg: Config, max_tokens: int) -> Config:
+    cfg.env.prompt_style = "answer"
+    cfg.algo.max_tokens = max_tokens
+    cfg.format_weight = 0.0
+    return cfg
+
+
+def quick() -> Config:
+    return _answer_only(cls_rl.quick(), 16)
+
+
+def smoke() -> Config:
+    return _answer_only(cls_rl.smoke(), 8)
+
+
+def paper() -> Config:
+    return _answer_only(cls_rl.paper(), 128)
+
+
+PRESETS = {"quick": quick, "smoke": smoke, "paper": paper}
+
+
+def main(cfg: Config, stop_after: int | None = None, generator: Generator | None = None
+         ) -> dict[str, float]:
+    return cls_rl.main(cfg, name=NAME, stop_after=stop_after, generator=generator)

@@ -1,0 +1,323 @@
+"""GRPO: group-relative advantages and a clipped policy-gradient update, with env rollouts.
+
+Math (pure functions below, shapes in docstrings):
+- advantage A_i = (r_i - mean_g r) / (std_g r + eps) over the G samples of a task; with
+  ``scale_rewards=False`` (Dr.GRPO) A_i = r_i - mean_g r. Multi-turn: every step of a trajectory
+  shares its trajectory's advantage (task-level).
+- per-token loss  l_t = -min(rho_t A, clip(rho_t, 1 - eps_low, 1 + eps_high) A) + beta * KL_t,
+  rho_t = exp(logp_t - logp_old_t), KL_t = exp(ref_t - logp_t) - (ref_t - logp_t) - 1 (k3).
+- aggregation: "seq-mean-token-mean" (GRPO), "token-mean" (DAPO), "seq-mean-token-sum-norm"
+  (Dr.GRPO: token sum / max_tokens).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from rlpost.algos.batch import Row, micro_batches, rows_from_trajectories, step_metrics
+from rlpost.checkpoint import TaskSampler, load_checkpoint, save_checkpoint
+from rlpost.env import Env
+from rlpost.generate import GenParams, Generator
+from rlpost.policy import Policy, action_logprobs
+from rlpost.reward import Rubric
+from rlpost.rollout import rollout
+from rlpost.track import Progress, Tracker
+
+LossAgg = Literal["seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm"]
+
+
+@dataclass
+class GRPOConfig:
+    """GRPO hyper-parameters."""
+
+    steps: int = 40
+    """Optimizer steps (each: one rollout batch, then the update)."""
+    tasks_per_step: int = 8
+    """Distinct tasks per rollout batch."""
+    group_size: int = 8
+    """G: samples per task."""
+    lr: float = 1e-6
+    """AdamW learning rate (after warm-up)."""
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    beta: float = 0.0
+    """KL (k3) coefficient to the frozen initial policy; 0 builds no reference model."""
+    clip_eps_low: float = 0.2
+    clip_eps_high: float = 0.2
+    scale_rewards: bool = True
+    """Divide advantages by the group std (False = Dr.GRPO)."""
+    adv_eps: float = 1e-4
+    loss_agg: LossAgg = "seq-mean-token-mean"
+    epochs: int = 1
+    """Passes over each rollout batch."""
+    minibatches: int = 1
+    """Optimizer steps per pass; >1 makes later minibatches off-policy (ratios != 1)."""
+    micro_batch_size: int = 16
+    """Rows per forward/backward (gradient accumulation inside a minibatch)."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 64
+    """Max new tokens per turn."""
+    max_turns: int | None = None
+    """Turn limit per episode; None = the env's own."""
+    eval_every: int = 10
+    """Greedy eval on held-out tasks every k steps (and before the first and after the last)."""
+    eval_tasks: int = 64
+    save_every: int = 10
+    """Checkpoint every k steps (and at the end)."""
+    samples_per_step: int = 2
+    """Trajectories logged as samples per step."""
+
+
+# --- pure math ---------------------------------------------------------------------------
+
+
+def group_advantages(rewards: torch.Tensor, group_ids: torch.Tensor, scale: bool = True,
+                     eps: float = 1e-4) -> torch.Tensor:
+    """rewards [N], group_ids [N] -> advantages [N]; std is the unbiased group std (as TRL)."""
+    adv = torch.empty_like(rewards)
+    for g in group_ids.unique():
+        m = group_ids == g
+        r = rewards[m]
+        centred = r - r.mean()
+        std = r.std() if r.numel() > 1 else torch.zeros((), dtype=r.dtype)
+        adv[m] = centred / (std + eps) if scale else centred
+    return adv
+
+
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimate of KL(pi || ref): exp(d) - d - 1 with d = ref - logp. Shapes equal."""
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+def clipped_token_loss(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
+                       eps_low: float, eps_high: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """logp, old_logp [B, A]; adv [B]. Returns (per-token loss [B, A], clipped flag [B, A])."""
+    ratio = torch.exp(logp - old_logp)
+    a = adv[:, None]
+    unclipped, clipped = ratio * a, torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * a
+    return -torch.min(unclipped, clipped), (clipped < unclipped)
+
+
+def aggregate(per_token: torch.Tensor, mask: torch.Tensor, agg: LossAgg, n_seqs: int,
+              n_tokens: int, max_tokens: int) -> torch.Tensor:
+    """Sum-form aggregation of per_token [B, A] (mask [B, A]) over one micro-batch.
+
+    The normalisers (`n_seqs`, `n_tokens` of the whole minibatch) come from the caller, so the
+    micro-batch losses of a minibatch add up to the full-minibatch loss (exact accumulation).
+    """
+    m = mask.to(per_token.dtype)
+    if agg == "seq-mean-token-mean":
+        per_seq = (per_token * m).sum(-1) / m.sum(-1).clamp(min=1)
+        return per_seq.sum() / n_seqs
+    if agg == "token-mean":
+        return (per_token * m).sum() / max(n_tokens, 1)
+    if agg == "seq-mean-token-sum-norm":
+        return (per_token * m).sum() / (n_seqs * max_tokens)
+    raise ValueError(f"unknown loss_agg {agg!r}")
+
+
+# --- the loop ----------------------------------------------------------------------------
+
+
+@dataclass
+class GRPORun:
+    """Everything `train` needs, built by the recipe."""
+
+    policy: Policy
+    generator: Generator
+    envs: Sequence[Env]
+    """At least max(tasks_per_step * group_size, eval_tasks) env instances."""
+    rubric: Rubric
+    train_tasks: Sequence[Any]
+    eval_tasks: Sequence[Any]
+    tracker: Tracker
+    run_dir: Path
+    seed: int = 0
+    max_prompt_tokens: int | None = None
+
+
+def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[str, float]:
+    """Run GRPO; resumes from `run.run_dir/checkpoint` when present. Returns the last eval.
+
+    stop_after: end (without a final checkpoint) after this many steps of this call; used to
+    simulate an interrupted run in tests.
+    """
+    policy, model = run.policy, run.policy.model
+    opt = torch.optim.AdamW(policy.trainable_parameters(), lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0)
+    sampler = TaskSampler(run.train_tasks, seed=run.seed)
+    start = load_checkpoint(run.run_dir, policy, opt, sched, sampler)
+    if start:
+        run.generator.update_weights(policy.named_tensors())
+    ref = _reference(model) if cfg.beta > 0 else None
+    max_turns = cfg.max_turns or run.envs[0].max_turns
+    gen = GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens)
+    evaluate = _make_eval(cfg, run, max_turns)
+    last_eval: dict[str, float] = {}
+    if start == 0:
+        last_eval = evaluate(0)
+        run.tracker.log(last_eval, 0)
+    progress = Progress(cfg.steps, initial=start, desc="grpo")
+
+    for step in range(start + 1, cfg.steps + 1):
+        t0 = time.perf_counter()
+        tasks = sampler.sample(cfg.tasks_per_step)
+        trajs = rollout(run.envs, tasks, cfg.group_size, run.generator, policy.encode_chat, gen,
+                        max_turns, seed=run.seed * 100_003 + step,
+                        max_prompt_tokens=run.max_prompt_tokens)
+        t1 = time.perf_counter()
+        run.rubric(trajs)
+        adv = group_advantages(torch.tensor([t.reward for t in trajs], dtype=torch.float64),
+                               torch.tensor([t.group_id for t in trajs]), cfg.scale_rewards,
+                               cfg.adv_eps)
+        for t, a in zip(trajs, adv.tolist()):
+            t.advantage = a
+        rows = rows_from_trajectories(trajs)
+        loss_stats = _update(cfg, policy, ref, opt, rows)
+        sched.step()
+        t2 = time.perf_counter()
+        run.generator.update_weights(policy.named_tensors())
+        t3 = time.perf_counter()
+
+        metrics = step_metrics(trajs)
+        metrics.update(loss_stats)
+        metrics.update({"perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1,
+                        "perf/sync_s": t3 - t2, "perf/step_s": t3 - t0,
+                        "perf/rollout_tokens_per_s": metrics["rollout/tokens"] / (t1 - t0),
+                        "lr": sched.get_last_lr()[0]})
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            last_eval = evaluate(step)
+            metrics.update(last_eval)
+        run.tracker.log(metrics, step)
+        run.tracker.log_samples(_samples(policy, trajs[: cfg.samples_per_step]), step)
+        progress.update(metrics)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save_checkpoint(run.run_dir, step, policy, opt, sched, sampler)
+        if stop_after is not None and step - start >= stop_after:
+            break
+    progress.close()
+    return last_eval
+
+
+def _reference(model: torch.nn.Module) -> torch.nn.Module:
+    ref = copy.deepcopy(model).eval()
+    for p in ref.parameters():
+        p.requires_grad_(False)
+    return ref
+
+
+def _update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
+            opt: torch.optim.Optimizer, rows: list[Row]) -> dict[str, float]:
+    """Epochs x minibatches of clipped policy-gradient steps over the rollout rows."""
+    model, pad = policy.model, policy.tokenizer.pad_token_id
+    model.train()
+    off_policy = cfg.epochs > 1 or cfg.minibatches > 1
+    if off_policy or ref is not None:
+        with torch.no_grad(), policy.autocast_ctx():
+            for mb in micro_batches(rows, cfg.micro_batch_size):
+                pairs = [(r.prompt_ids, r.action_ids) for r in mb]
+                if off_policy:
+                    lp, _ = action_logprobs(model, pairs, pad, policy.device, cfg.temperature)
+                    for r, x in zip(mb, lp):
+                        r.old_logp = x[: len(r.action_ids)].detach()
+                if ref is not None:
+                    lp, _ = action_logprobs(ref, pairs, pad, policy.device, cfg.temperature)
+                    for r, x in zip(mb, lp):
+                        r.ref_logp = x[: len(r.action_ids)].detach()
+    stats: dict[str, list[float]] = {"loss/policy": [], "loss/kl": [], "loss/clip_frac": [],
+                                     "loss/grad_norm": []}
+    perm_gen = torch.Generator().manual_seed(len(rows))
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(rows), generator=perm_gen).tolist()
+        size = -(-len(rows) // cfg.minibatches)
+        for k in range(cfg.minibatches):
+            minibatch = [rows[i] for i in order[k * size : (k + 1) * size]]
+            if not minibatch:
+                continue
+            _minibatch_step(cfg, policy, ref is not None, opt, minibatch, stats)
+    return {k: sum(v) / len(v) for k, v in stats.items() if v}
+
+
+def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.optim.Optimizer,
+                    minibatch: list[Row], stats: dict[str, list[float]]) -> None:
+    n_seqs = len(minibatch)
+    n_tokens = sum(len(r.action_ids) for r in minibatch)
+    # rows with zero advantage and no KL term have zero gradient: skip their compute, but keep
+    # them in the normalisers so the loss is the same as computing them
+    active = [r for r in minibatch if r.advantage != 0.0 or use_kl]
+    opt.zero_grad(set_to_none=True)
+    total, kl_sum, clip_sum, tok_sum = 0.0, 0.0, 0.0, 0
+    for mb in micro_batches(active, cfg.micro_batch_size):
+        pairs = [(r.prompt_ids, r.action_ids) for r in mb]
+        with policy.autocast_ctx():
+            logp, mask = action_logprobs(policy.model, pairs, policy.tokenizer.pad_token_id,
+                                         policy.device, cfg.temperature)
+        old = _stack([r.old_logp for r in mb], logp) if mb[0].old_logp is not None \
+            else logp.detach()
+        adv = torch.tensor([r.advantage for r in mb], dtype=logp.dtype)
+        per_tok, clipped = clipped_token_loss(logp, old, adv, cfg.clip_eps_low, cfg.clip_eps_high)
+        if use_kl:
+            kl = kl_k3(logp, _stack([r.ref_logp for r in mb], logp))
+            per_tok = per_tok + cfg.beta * kl
+            kl_sum += float((kl * mask).sum())
+        loss = aggregate(per_tok, mask, cfg.loss_agg, n_seqs, n_tokens, cfg.max_tokens)
+        loss.backward()
+        total += float(loss)
+        clip_sum += float((clipped & mask).sum())
+        tok_sum += int(mask.sum())
+    grad_norm = torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), cfg.max_grad_norm)
+    opt.step()
+    stats["loss/policy"].append(total)
+    stats["loss/grad_norm"].append(float(grad_norm))
+    if tok_sum:
+        stats["loss/clip_frac"].append(clip_sum / tok_sum)
+        if use_kl:
+            stats["loss/kl"].append(kl_sum / tok_sum)
+
+
+def _stack(values: list[torch.Tensor | None], like: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros_like(like)
+    for i, v in enumerate(values):
+        out[i, : len(v)] = v
+    return out
+
+
+def _make_eval(cfg: GRPOConfig, run: GRPORun, max_turns: int) -> Callable[[int], dict[str, float]]:
+    params = GenParams(temperature=0.0, max_tokens=cfg.max_tokens)
+
+    def evaluate(step: int) -> dict[str, float]:
+        tasks = list(run.eval_tasks)[: cfg.eval_tasks]
+        if not tasks:
+            return {}
+        out: dict[str, float] = {}
+        for i in range(0, len(tasks), len(run.envs)):
+            trajs = rollout(run.envs, tasks[i : i + len(run.envs)], 1, run.generator,
+                            run.policy.encode_chat, params, max_turns, seed=run.seed,
+                            max_prompt_tokens=run.max_prompt_tokens)
+            run.rubric(trajs)
+            for k, v in step_metrics(trajs, prefix="eval").items():
+                out[k] = out.get(k, 0.0) + v * len(trajs)
+        out = {k: v / len(tasks) for k, v in out.items()}
+        out["eval/accuracy"] = out.pop("eval/success")
+        return out
+
+    return evaluate
+
+
+def _samples(policy: Policy, trajs: list) -> list[dict[str, Any]]:
+    return [{"task_id": str(t.task_id), "prompt": policy.tokenizer.decode(t.steps[0].prompt_ids)
+             if t.steps else "", "completion": t.completion_text, "reward": t.reward,
+             "advantage": t.advantage, **{f"r/{k}": v for k, v in t.components.items()}}
+            for t in trajs]

