@@ -103,8 +103,21 @@ def _recipe(args: list[str]) -> int:
     return 0
 
 
+def _quiet_libraries() -> None:
+    """Keep the console to rlpost's own lines: no library progress bars or info logs."""
+    import os
+    import warnings
+
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    _quiet_libraries()
     try:
         if not args or args[0] in ("-h", "--help"):
             print(USAGE)

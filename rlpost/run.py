@@ -61,6 +61,9 @@ def run_dir_for(cfg: RunConfig, recipe: str) -> Path:
 
 
 def make_policy(cfg: RunConfig) -> Policy:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # weight-loading bars drown the run's own progress line
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     return Policy(cfg.model, device=device,
                   autocast=None if cfg.autocast == "none" else cfg.autocast)

@@ -296,8 +296,8 @@ def _table_cell(value: Any) -> Any:
 
 
 def plot_curves(run_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Plot `run_dir/metrics.jsonl` against step: `reward/total` (thick), other `reward/*` keys
-    (thin) and `eval/accuracy` (markers). Saved to `out` (default `run_dir/curves.png`); with
+    """Plot `run_dir/metrics.jsonl` against step: `reward/total` (thick, with a ±`reward/std`
+    band when logged), other `reward/*` keys (thin) and `eval/accuracy` (markers). Saved to `out` (default `run_dir/curves.png`); with
     nothing to plot the PNG says "no metrics". Returns the PNG path."""
     import matplotlib
 
@@ -313,16 +313,25 @@ def plot_curves(run_dir: Path | str, out: Path | str | None = None) -> Path:
         pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
         return [p[0] for p in pts], [p[1] for p in pts]
 
-    reward_keys = sorted({k for r in rows for k in r if k.startswith("reward/")})
-    reward_keys.sort(key=lambda k: k != "reward/total")  # reward/total first
+    reward_keys = sorted({k for r in rows for k in r
+                          if k.startswith("reward/") and k not in ("reward/total", "reward/std")})
     fig, ax = plt.subplots(figsize=(8, 4.5))
     drawn = 0
+    xs, ys = series("reward/total")
+    if xs:
+        ax.plot(xs, ys, label="reward/total", lw=2.2, zorder=3)
+        band = [(r["step"], r["reward/total"], r["reward/std"]) for r in rows
+                if isinstance(r.get("reward/total"), (int, float))
+                and isinstance(r.get("reward/std"), (int, float))]
+        if band:  # the spread of rewards within the step, not a curve of its own
+            bx, mean, std = zip(*band)
+            ax.fill_between(bx, [m - s for m, s in zip(mean, std)],
+                            [m + s for m, s in zip(mean, std)], alpha=0.15, label="± reward/std")
+        drawn += 1
     for key in reward_keys:
         xs, ys = series(key)
         if xs:
-            main = key == "reward/total"
-            ax.plot(xs, ys, label=key, lw=2.2 if main else 0.9, alpha=1.0 if main else 0.7,
-                    zorder=3 if main else 2)
+            ax.plot(xs, ys, label=key, lw=0.9, alpha=0.75, zorder=2)
             drawn += 1
     xs, ys = series("eval/accuracy")
     if xs:

@@ -12,9 +12,12 @@ from rlpost.recipes import cls_rl
 
 
 def _error_line(capsys) -> str:
+    """The last stderr line is the error; no traceback anywhere (libraries may log above it)."""
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "Traceback" not in err
-    return err
+    assert "Traceback" not in err
+    last = err.splitlines()[-1]
+    assert last.startswith("error: ")
+    return last
 
 
 def test_recipe_list(capsys):

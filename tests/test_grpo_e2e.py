@@ -19,30 +19,53 @@ def _smoke(tmp_path, module=cls_rl, **algo):
     return cfg
 
 
-def test_two_grpo_steps_change_every_parameter_and_engine_follows(tmp_path, engine, model_path):
-    from rlpost.policy import Policy
+def test_two_multi_turn_grpo_steps_change_every_parameter_and_engine_follows(
+        tmp_path, engine, model_path, policy):
+    """GuessNumber (multi-turn) with a length reward, so that every group has signal."""
+    from rlpost.algos.grpo import GRPOConfig, GRPORun, train
+    from rlpost.reward import Rubric, completion_length
+    from rlpost.track import Tracker
     from rlpost.types import Message
 
-    cfg = _smoke(tmp_path, lr=1e-4)
-    result = cls_rl.main(cfg, generator=engine)
-    assert "eval/accuracy" in result
+    cfg = GRPOConfig(steps=2, tasks_per_step=2, group_size=4, lr=1e-4, beta=0.04, max_tokens=8,
+                     max_turns=3, eval_every=2, eval_tasks=4, save_every=2, micro_batch_size=8)
+    envs = [make("rlpost/GuessNumber-v0") for _ in range(8)]
+    run_dir = tmp_path / "run"
+    tracker = Tracker(run_dir, backends=("jsonl",))
+    run = GRPORun(policy=policy, generator=engine, envs=envs,
+                  rubric=Rubric([completion_length], [-0.01]), train_tasks=envs[0].tasks("train"),
+                  eval_tasks=envs[0].tasks("test"), tracker=tracker, run_dir=run_dir)
+    result = train(cfg, run)
+    tracker.finish()
+    assert 0.0 <= result["eval/accuracy"] <= 1.0
+
     before = load_file(f"{model_path}/model.safetensors")
-    after = load_file(tmp_path / "run" / "checkpoint" / "model.safetensors")
+    after = load_file(run_dir / "checkpoint" / "model.safetensors")
     unchanged = [k for k in before if torch.equal(before[k], after[k])]
     assert not unchanged, f"parameters not trained: {unchanged[:5]}"
 
-    trained = Policy(str(tmp_path / "run" / "checkpoint"))
-    prompts = [trained.encode_chat([Message("user", q)]) for q in QUESTIONS]
-    mean, mx, _ = _greedy_gap(engine, trained, prompts)
+    prompts = [policy.encode_chat([Message("user", q)]) for q in QUESTIONS]
+    mean, mx, _ = _greedy_gap(engine, policy, prompts)
     assert mean < MEAN_TOL and mx < MAX_TOL, (mean, mx)
 
-    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in lines] == [0, 1, 2]
-    for key in ("reward/total", "reward/think_answer_format", "reward/env/accuracy",
-                "loss/kl", "perf/sync_s", "rollout/completion_tokens"):
+    assert lines[1]["rollout/turns"] > 1.0, "multi-turn episodes expected"
+    for key in ("reward/total", "reward/completion_length", "reward/env/solved", "loss/kl",
+                "perf/sync_s", "rollout/completion_tokens"):
         assert key in lines[1], key
-    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
-    assert (tmp_path / "run" / "samples.jsonl").exists()
+    assert (run_dir / "curves.png").stat().st_size > 1000
+    assert (run_dir / "samples.jsonl").exists()
+
+
+def test_recipe_smoke_saves_config_metrics_and_plot(tmp_path, engine):
+    result = cls_rl.main(_smoke(tmp_path), generator=engine)
+    assert 0.0 <= result["eval/accuracy"] <= 1.0
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.jsonl", "samples.jsonl", "curves.png", "checkpoint"):
+        assert (run / name).exists(), name
+    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[1])
+    assert "reward/think_answer_format" in row and "reward/env/accuracy" in row
 
 
 def test_interrupted_run_resumes_with_step_optimizer_and_sampler(tmp_path, engine):
