@@ -53,9 +53,11 @@ def raw_vllm(engine, policy, prompts, repeats: int) -> float:
 
 
 def rlpost_steps(engine, steps: int, run_dir: Path) -> dict[str, float]:
+    from rlpost.envs.classification import ClassificationConfig
     from rlpost.recipes import cls_rl
 
     cfg = cls_rl.quick()
+    cfg.env = ClassificationConfig(dataset="topics")  # the same prompts as the other two sides
     cfg.run.dir, cfg.run.track = str(run_dir), ("jsonl",)
     cfg.algo.steps, cfg.algo.tasks_per_step, cfg.algo.group_size = steps + 1, TASKS, G
     cfg.algo.max_tokens, cfg.algo.beta, cfg.algo.eval_tasks = MAX_TOKENS, BETA, 0

@@ -1,78 +1,166 @@
-"""`rlpost/GuessNumber-v0`: a small multi-turn env (guess a secret number, told higher/lower).
+"""`rlpost/GuessNumber-v0`: a small multi-turn env for testing multi-turn rollouts.
 
-The secret is in [1, 16], fixed by the task id. Each turn the agent answers with a number; the
-first integer in its text is the guess. Reward 1.0 when it guesses the secret (episode ends);
-a turn without an integer in range is invalid: state unchanged, reward -0.1. Six turns at most
-(binary search needs four). Tasks 0..63 train, 64..95 test.
+The env holds a secret whole number in [1, `high`] (16 by default), fixed by the task id. Each
+turn the agent answers in free text; the first integer in it is the guess (`parse_guess`).
+
+- A guess in range is valid: the env replies "higher" or "lower" (or "correct"), the guess
+  joins the history. Reward 1.0 when it is the secret (the episode terminates, success),
+  0.0 otherwise.
+- A turn without an integer, or with one out of range, is invalid: ``info["valid"] = False``,
+  the state (history, messages, observation) is unchanged, reward `invalid_penalty` (-0.1).
+- The env never ends an episode by itself except on success: the length limit is the
+  rollout's ``max_turns`` (class default 6; binary search over 16 values needs at most 5).
+- Stepping after success never raises: reward 0.0, valid False, terminated True.
+
+Tasks: ids ``0 .. n_train-1`` train, ``n_train .. n_train+n_test-1`` test. The secret of task
+``t`` is ``perm[t % high]`` for a fixed seeded permutation of 1..high, so every block of `high`
+consecutive ids holds each secret once: with the defaults (64 / 32 ids) both splits are
+balanced over all 16 secrets.
+
+History becomes chat as: system prompt, "Your first guess?", then per valid guess the
+agent's own text (stripped) as an assistant message and the env's reply as a user message.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from rlpost.env import Env, Observation
 from rlpost.types import Message
 
-LOW, HIGH = 1, 16
-INVALID_PENALTY = -0.1
-SYSTEM = (f"I am thinking of a whole number between {LOW} and {HIGH}. Guess it. Answer with one "
-          "number per turn; I will say whether the secret is higher or lower.")
+_INT_RE = re.compile(r"[-+]?\d+")
+MAX_DIGITS = 6
+"""Longer digit runs are never in range; they are rejected before int() (which caps digits)."""
+
+
+@dataclass
+class GuessNumberConfig:
+    """Size of the game, its splits and its penalty."""
+
+    high: int = 16
+    """Secrets are whole numbers in [1, high]."""
+    n_train: int = 64
+    """Train task ids: 0 .. n_train - 1."""
+    n_test: int = 32
+    """Test task ids: the next n_test ids."""
+    invalid_penalty: float = -0.1
+    """Reward of a turn without a parseable in-range guess (state unchanged)."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One valid guess: the agent's text, the parsed guess and the env's reply."""
+
+    text: str
+    guess: int
+    reply: str
+    """"higher" (the secret is higher), "lower" or "correct"."""
+
+
+def parse_guess(text: str, low: int, high: int) -> int | None:
+    """The first integer in `text` if it lies in [low, high], else None."""
+    m = _INT_RE.search(text)
+    if m is None or len(m.group().lstrip("+-")) > MAX_DIGITS:
+        return None
+    value = int(m.group())
+    return value if low <= value <= high else None
+
+
+def secret_for(task_id: int, high: int) -> int:
+    """The secret of `task_id`: a fixed seeded permutation of 1..high, indexed cyclically."""
+    perm = random.Random(f"guess-number:{high}").sample(range(1, high + 1), high)
+    return perm[task_id % high]
+
+
+def reply_for(guess: int, secret: int) -> str:
+    """'correct', or where the secret lies relative to the guess."""
+    if guess == secret:
+        return "correct"
+    return "higher" if secret > guess else "lower"
 
 
 class GuessNumberEnv(Env):
+    """Guess the secret number with higher/lower hints; see the module docstring."""
+
     max_turns = 6
 
-    def __init__(self, config: None = None):
+    def __init__(self, config: GuessNumberConfig | None = None):
+        self.cfg = config or GuessNumberConfig()
+        if self.cfg.high < 1 or self.cfg.n_train < 1 or self.cfg.n_test < 0:
+            raise ValueError("GuessNumberConfig needs high >= 1, n_train >= 1, n_test >= 0")
+        self.system = (f"I am thinking of a whole number between 1 and {self.cfg.high}. Find it "
+                       "in as few guesses as possible. Each turn, answer with a single number; "
+                       "I will tell you whether the secret number is higher or lower.")
         self.task_id: int | None = None
-        self.secret, self.history, self.done = 0, [], True
+        self.secret = 0
+        self.history: list[Turn] = []
+        self.done = True
 
     def tasks(self, split: str) -> list[int]:
+        """Task ids of ``"train"`` or ``"test"`` (disjoint ranges)."""
         if split == "train":
-            return list(range(64))
+            return list(range(self.cfg.n_train))
         if split == "test":
-            return list(range(64, 96))
+            return list(range(self.cfg.n_train, self.cfg.n_train + self.cfg.n_test))
         raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[Observation, dict[str, Any]]:
+        """Start task ``options["task_id"]`` (else a train task drawn with `seed`), then apply
+        ``options["replay"]`` until the episode ends."""
         options = options or {}
         task = options.get("task_id")
-        self.task_id = int(task) if task is not None else random.Random(seed).randrange(64)
-        self.secret = random.Random(self.task_id).randint(LOW, HIGH)
+        if task is None:
+            task = random.Random(seed).randrange(self.cfg.n_train)
+        self.task_id = int(task)
+        self.secret = secret_for(self.task_id, self.cfg.high)
         self.history, self.done = [], False
-        obs, info = self._obs(), {"task_id": self.task_id, "valid": True, "reward_components": {}}
+        obs = self._obs()
+        info: dict[str, Any] = {"task_id": self.task_id, "valid": True, "reward_components": {}}
         for action in options.get("replay", []):
-            obs, _, term, trunc, info = self.step(action)
-            if term or trunc:
+            obs, _, terminated, truncated, info = self.step(action)
+            if terminated or truncated:
                 break
         return obs, info
 
+    def _reply_text(self, turn: Turn) -> str:
+        if turn.reply == "correct":
+            return f"Correct! The secret number is {turn.guess}."
+        return f"The secret number is {turn.reply} than {turn.guess}. Your next guess?"
+
     def _obs(self) -> Observation:
-        text = " ".join(f"{g}:{r}" for g, r in self.history) or "start"
-        return {"text": text, "images": [], "anchor": (self.task_id, tuple(self.history))}
+        text = self._reply_text(self.history[-1]) if self.history else "Your first guess?"
+        anchor = (self.task_id, tuple(t.guess for t in self.history))
+        return {"text": text, "images": [], "anchor": anchor}
 
     def messages(self) -> list[Message]:
-        msgs = [Message("system", SYSTEM), Message("user", "Your first guess?")]
-        for guess, reply in self.history:
-            msgs += [Message("assistant", str(guess)), Message("user", f"{reply}. Next guess?")]
+        """System prompt, first question, then (agent text, env reply) per valid guess."""
+        if self.task_id is None:
+            raise RuntimeError("call reset() before messages()")
+        msgs = [Message("system", self.system), Message("user", "Your first guess?")]
+        for turn in self.history:
+            msgs += [Message("assistant", turn.text), Message("user", self._reply_text(turn))]
         return msgs
 
     def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        info: dict[str, Any] = {"task_id": self.task_id}
+        """Apply one guess; see the module docstring for rewards and validity."""
+        info: dict[str, Any] = {"task_id": self.task_id, "guesses": len(self.history)}
         if self.done:
-            info.update(valid=False, success=False, reward_components={"solved": 0.0})
+            solved = bool(self.history) and self.history[-1].reply == "correct"
+            info.update(valid=False, success=solved, reward_components={"solved": 0.0})
             return self._obs(), 0.0, True, False, info
-        m = re.search(r"-?\d+", action)
-        guess = int(m.group()) if m and len(m.group()) < 6 else None
-        if guess is None or not LOW <= guess <= HIGH:
-            info.update(valid=False, reward_components={"solved": 0.0})
-            return self._obs(), INVALID_PENALTY, False, False, info
-        reply = "correct" if guess == self.secret else ("higher" if self.secret > guess else "lower")
-        self.history.append((guess, reply))
-        solved = guess == self.secret
+        text = action if isinstance(action, str) else ""
+        guess = parse_guess(text, 1, self.cfg.high)
+        if guess is None:
+            info.update(valid=False, success=False, reward_components={"solved": 0.0})
+            return self._obs(), float(self.cfg.invalid_penalty), False, False, info
+        turn = Turn(text.strip(), guess, reply_for(guess, self.secret))
+        self.history.append(turn)
+        solved = turn.reply == "correct"
         self.done = solved
-        info.update(valid=True, success=solved, guesses=len(self.history),
-                    reward_components={"solved": float(solved)})
+        info.update(valid=True, success=solved, guess=guess, reply=turn.reply,
+                    guesses=len(self.history), reward_components={"solved": float(solved)})
         return self._obs(), float(solved), solved, False, info

@@ -146,8 +146,8 @@ def action_logprobs(
     """Per-token logprobs of each row's action tokens given its prompt.
 
     rows: B pairs (prompt_ids, action_ids). Logits are divided by `temperature` (>0), so the
-    logprobs are those of the distribution the tokens were sampled from. Returns (logprobs [B, A], mask [B, A]) where A is the
-    longest action; padded entries have mask 0 and logprob 0. Logits are computed only at the
+    logprobs are those of the distribution the tokens were sampled from. Returns
+    (logprobs [B, A], mask [B, A]) where A is the longest action; padded entries have mask 0 and logprob 0. Logits are computed only at the
     positions that predict action tokens (the LM head over every position is most of the cost).
     """
     lengths = [len(p) + len(a) for p, a in rows]
@@ -167,10 +167,64 @@ def action_logprobs(
     ids, attn, targets, mask, pos = (x.to(device) for x in (ids, attn, targets, mask, pos))
     hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state
     picked = hidden[torch.arange(B, device=hidden.device)[:, None], pos][mask]  # [N, H]
-    logits = model.get_output_embeddings()(picked).float()
+    return _scatter_logprobs(model, picked, targets, mask, temperature), mask
+
+
+def _scatter_logprobs(model: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor,
+                      mask: torch.Tensor, temperature: float) -> torch.Tensor:
+    """hidden [N, H] (the states predicting the N masked targets) -> logprobs [B, A], 0 at pads."""
+    logits = model.get_output_embeddings()(hidden).float()
     if temperature > 0 and temperature != 1.0:
         logits = logits / temperature
     lp = torch.log_softmax(logits, dim=-1).gather(-1, targets[mask][:, None]).squeeze(-1)
-    out = torch.zeros((B, A), dtype=lp.dtype, device=lp.device)
+    out = torch.zeros(mask.shape, dtype=lp.dtype, device=lp.device)
     out[mask] = lp
-    return out, mask
+    return out
+
+
+def shared_prompt_logprobs(
+    model: torch.nn.Module,
+    prompt_ids: Sequence[int],
+    actions: Sequence[Sequence[int]],
+    device: torch.device | str = "cpu",
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`action_logprobs` for G actions sampled from ONE prompt, computing the prompt once.
+
+    The prompt's forward (with its KV cache) is shared by the G continuations and gradients
+    flow back through the cache, so the result and its gradient equal the padded batch's while
+    the prompt is processed once instead of G times. Actions are right-padded: with causal
+    attention, padding after a row's last token never reaches that row's real positions.
+    """
+    decoder = model.get_decoder()
+    G, A = len(actions), max(len(a) for a in actions)
+    prompt = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)
+    out = decoder(input_ids=prompt, use_cache=True)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(G)
+    ids = torch.zeros((G, A), dtype=torch.long)
+    mask = torch.zeros((G, A), dtype=torch.bool)
+    for i, a in enumerate(actions):
+        ids[i, : len(a)] = torch.tensor(list(a), dtype=torch.long)
+        mask[i, : len(a)] = True
+    ids, mask = ids.to(device), mask.to(device)
+    first = out.last_hidden_state[:, -1:].expand(G, 1, -1)  # predicts each action's first token
+    if A > 1:
+        rest = decoder(input_ids=ids[:, :-1], past_key_values=cache, use_cache=True).last_hidden_state
+        hidden = torch.cat([first, rest], dim=1)
+    else:
+        hidden = first
+    return _scatter_logprobs(model, hidden[mask], ids, mask, temperature), mask
+
+
+def rows_logprobs(
+    model: torch.nn.Module,
+    rows: Sequence[tuple[Sequence[int], Sequence[int]]],
+    pad_id: int,
+    device: torch.device | str = "cpu",
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token action logprobs of `rows`; rows that all share one prompt compute it once."""
+    if len(rows) > 1 and all(list(p) == list(rows[0][0]) for p, _ in rows):
+        return shared_prompt_logprobs(model, rows[0][0], [a for _, a in rows], device, temperature)
+    return action_logprobs(model, rows, pad_id, device, temperature)

@@ -58,3 +58,21 @@ def test_hf_generator_agrees_with_vllm_greedy(engine, policy, model_path):
         # greedy paths agree at least on the first tokens (bf16 vs fp32 may split later)
         assert x.token_ids[:3] == y.token_ids[:3]
         assert abs(x.logprobs[0] - y.logprobs[0]) < MAX_TOL
+
+
+def test_shared_prompt_logprobs_equal_padded_batch_values_and_gradients(policy):
+    from rlpost.policy import shared_prompt_logprobs
+
+    prompt = policy.encode_chat([Message("user", QUESTIONS[0])])
+    actions = [[504, 3575, 282], [504, 7042], [28, 29, 30, 31, 2]]
+    model = policy.model
+    lp1, m1 = action_logprobs(model, [(prompt, a) for a in actions], 0, temperature=0.7)
+    (lp1 * torch.tensor([1.0, -2.0, 0.5])[:, None]).sum().backward()
+    g1 = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    lp2, m2 = shared_prompt_logprobs(model, prompt, actions, temperature=0.7)
+    (lp2 * torch.tensor([1.0, -2.0, 0.5])[:, None]).sum().backward()
+    assert torch.equal(m1, m2)
+    assert torch.allclose(lp1, lp2, atol=1e-4)
+    for n, p in model.named_parameters():
+        assert torch.allclose(g1[n], p.grad, atol=1e-5, rtol=1e-3), n

@@ -1,159 +1,141 @@
 """Labelled examples for the classification env, all from data that ships in packages or that
-this module generates (no downloads).
+this package generates (no downloads).
 
-- ``digits``: scikit-learn's 8x8 handwritten digits (1,797; UCI ML hand-written digits) as ASCII.
-- ``iris``, ``wine``, ``breast_cancer``: scikit-learn's bundled UCI tables as text records.
-- ``topics``: our generated news-like sentences, 6 topics.
+- ``digits``: scikit-learn's 8x8 handwritten digits (1,797; UCI) rendered as an ASCII grid;
+  labels ``"0"`` .. ``"9"``.
+- ``iris``, ``wine``, ``breast_cancer``: scikit-learn's bundled UCI tables as text records
+  (``feature name: value`` lines, values rounded to 4 significant digits). Wine's classes
+  ``class_0..2`` are renamed ``cultivar_1..3``; breast_cancer keeps only the 10 ``mean ...``
+  features so the prompt stays short.
+- ``topics``: our generated news-like sentences, 6 topics (see `synthetic`).
 - ``sentiment``: our generated product reviews, positive / negative.
+
+scikit-learn is imported inside the loaders only; every dataset is built once per process.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
+
+from rlpost.envs.classification import synthetic
 
 
 @dataclass(frozen=True)
 class Example:
+    """One labelled record."""
+
     text: str
+    """The record as the model reads it (sentence, ASCII grid or feature lines)."""
     label: str
+    """The class name; the answer the reward compares against."""
+    pixels: tuple[int, ...] = ()
+    """digits only: the 64 grey levels (0..16, row-major) the grid was drawn from."""
 
 
 @dataclass(frozen=True)
 class Dataset:
+    """A named dataset: its question, class names (in a fixed order) and examples."""
+
     name: str
     question: str
     """Asked before the record; the candidate list follows the record."""
     classes: tuple[str, ...]
     examples: tuple[Example, ...]
+    image_question: str = ""
+    """The question when the record is shown as an image instead (empty: no image form)."""
 
 
-DATASETS = ("topics", "sentiment", "digits", "iris", "wine", "breast_cancer")
-_RAMP = " .:-=+*#%@"
+DATASETS: tuple[str, ...] = ("topics", "sentiment", "digits", "iris", "wine", "breast_cancer")
+RAMP = " .:-=+*#%@"
+"""Grey-level ramp for ASCII digits: blank background to dense ink."""
 
 
-def digit_ascii(pixels: list[float]) -> str:
-    """8x8 grey levels 0..16 -> 8 lines of 8 characters from a dark-to-bright ramp."""
-    chars = [_RAMP[min(len(_RAMP) - 1, int(v) * len(_RAMP) // 17)] for v in pixels]
+def digit_ascii(pixels: list[int] | tuple[int, ...]) -> str:
+    """8x8 grey levels 0..16 -> 8 lines of 8 characters from `RAMP` (0 -> ' ', 16 -> '@')."""
+    chars = [RAMP[min(len(RAMP) - 1, int(v) * len(RAMP) // 17)] for v in pixels]
     return "\n".join("".join(chars[r * 8 : r * 8 + 8]) for r in range(8))
+
+
+def digit_image(pixels: tuple[int, ...], size: int = 112) -> Any:
+    """The 8x8 digit as a `size` x `size` RGB PIL image, dark ink on white (nearest upscaling)."""
+    from PIL import Image
+
+    grey = bytes(255 - round(int(v) * 255 / 16) for v in pixels)
+    return Image.frombytes("L", (8, 8), grey).resize((size, size), Image.NEAREST).convert("RGB")
+
+
+def format_value(v: float) -> str:
+    """A feature value rounded to 4 significant digits, never in exponent notation."""
+    import numpy as np
+
+    return np.format_float_positional(float(v), precision=4, unique=True, fractional=False,
+                                      trim="-")
+
+
+def render_record(names: list[str], values: list[float]) -> str:
+    """``feature name: value`` lines."""
+    return "\n".join(f"{n}: {format_value(v)}" for n, v in zip(names, values))
 
 
 def _digits() -> Dataset:
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    ex = tuple(Example(digit_ascii(list(x)), str(int(y))) for x, y in zip(d.data, d.target))
+    examples = []
+    for x, y in zip(d.data, d.target):
+        pixels = tuple(int(v) for v in x)
+        examples.append(Example(digit_ascii(pixels), str(int(y)), pixels))
     return Dataset("digits", "Which digit (0-9) is drawn in this 8x8 grid?",
-                   tuple(str(i) for i in range(10)), ex)
+                   tuple(str(i) for i in range(10)), tuple(examples),
+                   image_question="Which digit (0-9) is drawn in the image?")
 
 
-def _table(loader: str, question: str, names: tuple[str, ...], keep: int | None = None) -> Dataset:
+def _table(name: str, question: str, classes: tuple[str, ...] | None = None,
+           feature_prefix: str = "") -> Dataset:
+    """A scikit-learn table; `classes` renames the targets, `feature_prefix` filters columns."""
     import sklearn.datasets
 
-    d = getattr(sklearn.datasets, loader)()
-    cols = list(d.feature_names)[:keep]
-    ex = []
-    for row, y in zip(d.data, d.target):
-        fields = ", ".join(f"{c}: {v:.4g}" for c, v in zip(cols, row))
-        ex.append(Example(fields, names[int(y)]))
-    return Dataset(loader.removeprefix("load_"), question, names, tuple(ex))
+    d = getattr(sklearn.datasets, f"load_{name}")()
+    names = classes or tuple(str(t) for t in d.target_names)
+    cols = [i for i, f in enumerate(d.feature_names) if f.startswith(feature_prefix)]
+    features = [str(d.feature_names[i]) for i in cols]
+    examples = tuple(
+        Example(render_record(features, [row[i] for i in cols]), names[int(y)])
+        for row, y in zip(d.data, d.target)
+    )
+    return Dataset(name, question, names, examples)
 
 
-_TOPICS: dict[str, tuple[list[str], list[str]]] = {
-    "sports": (["the striker", "the goalkeeper", "the home team", "the coach", "the champion",
-                "the tennis player", "the relay squad"],
-               ["scored twice in the final minutes", "won the league title", "was injured before "
-                "the match", "broke the marathon record", "lost the semi-final on penalties",
-                "signed a new contract with the club", "trained hard for the tournament"]),
-    "cooking": (["the chef", "my grandmother", "the bakery", "the home cook", "the restaurant",
-                 "the pastry team"],
-                ["simmered the tomato sauce for hours", "baked fresh bread with rye flour",
-                 "seasoned the soup with garlic and basil", "roasted the chicken in the oven",
-                 "whisked eggs and sugar for the cake", "chopped onions for the stew"]),
-    "weather": (["the forecast", "the storm", "a cold front", "the heatwave", "the rain",
-                 "the meteorologist"],
-                ["predicts heavy snow tomorrow", "brought strong winds and thunder",
-                 "will push temperatures below freezing", "kept the sky cloudy all week",
-                 "warned of flooding along the coast", "expects sunny skies and a dry breeze"]),
-    "finance": (["the central bank", "the stock market", "investors", "the company",
-                 "the bank", "shareholders"],
-                ["raised interest rates again", "fell sharply after the earnings report",
-                 "bought government bonds", "reported record quarterly profits",
-                 "cut its dividend to save cash", "worried about inflation and loans"]),
-    "music": (["the band", "the orchestra", "the singer", "the pianist", "the rapper",
-               "the guitarist"],
-              ["released a new album", "played a sold-out concert", "recorded a song in the "
-               "studio", "tuned the violin before the symphony", "topped the charts with a single",
-               "rehearsed the melody and the chorus"]),
-    "health": (["the doctor", "the hospital", "the nurse", "patients", "the clinic",
-                "researchers"],
-               ["recommended more sleep and exercise", "treated the flu with rest and fluids",
-                "tested a new vaccine", "warned about high blood pressure", "prescribed "
-                "medicine for the infection", "studied a healthy diet for the heart"]),
-}
-_WHEN = ["", "on Monday", "this week", "last night", "yesterday", "earlier today", "in the spring"]
-
-_SENTIMENT = {
-    "positive": ["I love it", "works perfectly", "excellent quality", "great value for the money",
-                 "arrived quickly and looks beautiful", "highly recommend it", "exceeded my "
-                 "expectations", "very comfortable and sturdy"],
-    "negative": ["I hate it", "broke after two days", "terrible quality", "a waste of money",
-                 "arrived late and damaged", "would not recommend it", "worse than described",
-                 "uncomfortable and flimsy"],
-}
-_PRODUCTS = ["headphones", "backpack", "coffee maker", "desk lamp", "running shoes", "phone case",
-             "blender", "office chair", "water bottle", "keyboard"]
-
-
-def _topics(per_class: int = 60, seed: int = 1234) -> Dataset:
-    rng, seen, ex = random.Random(seed), set(), []
-    for label, (subjects, predicates) in _TOPICS.items():
-        n = 0
-        while n < per_class:
-            when = rng.choice(_WHEN)
-            s = f"{rng.choice(subjects).capitalize()} {rng.choice(predicates)}{' ' + when if when else ''}."
-            if s not in seen:
-                seen.add(s)
-                ex.append(Example(s, label))
-                n += 1
-    rng.shuffle(ex)
-    return Dataset("topics", "What is the topic of this sentence?", tuple(_TOPICS), tuple(ex))
-
-
-def _sentiment(per_class: int = 150, seed: int = 4321) -> Dataset:
-    rng, seen, ex = random.Random(seed), set(), []
-    for label, phrases in _SENTIMENT.items():
-        n = 0
-        while n < per_class:
-            a, b = rng.sample(phrases, 2)
-            s = f"This {rng.choice(_PRODUCTS)}: {a}, {b}."
-            if s not in seen:
-                seen.add(s)
-                ex.append(Example(s, label))
-                n += 1
-    rng.shuffle(ex)
-    return Dataset("sentiment", "Is the sentiment of this product review positive or negative?",
-                   tuple(_SENTIMENT), tuple(ex))
+def _generated(name: str, question: str, pairs: list[tuple[str, str]],
+               classes: tuple[str, ...]) -> Dataset:
+    return Dataset(name, question, classes, tuple(Example(t, y) for t, y in pairs))
 
 
 @lru_cache(maxsize=None)
 def load_dataset(name: str) -> Dataset:
-    """The named dataset (cached; tables load lazily from scikit-learn)."""
+    """The named dataset (built once per process). Raises ValueError for an unknown name."""
     if name == "topics":
-        return _topics()
+        return _generated("topics", "What is the topic of this news snippet?",
+                          synthetic.topics(), tuple(synthetic.TOPICS))
     if name == "sentiment":
-        return _sentiment()
+        return _generated("sentiment", "Is this product review positive or negative?",
+                          synthetic.sentiment(), tuple(synthetic.SENTIMENT))
     if name == "digits":
         return _digits()
     if name == "iris":
-        return _table("load_iris", "Which species of iris has these measurements?",
-                      ("setosa", "versicolor", "virginica"))
+        return _table("iris", "Which species of iris has these measurements?")
     if name == "wine":
-        return _table("load_wine", "Which of three cultivars (grape growers) made this wine?",
+        return _table("wine", "Which of three cultivars (grape growers) made this wine?",
                       ("cultivar_1", "cultivar_2", "cultivar_3"))
     if name == "breast_cancer":
-        # UCI's target 0 = malignant, 1 = benign; only the 10 "mean ..." features, to stay short
-        return _table("load_breast_cancer", "Is this breast tumour malignant or benign?",
-                      ("malignant", "benign"), keep=10)
+        # scikit-learn's target 0 = malignant, 1 = benign
+        return _table("breast_cancer", "Is this breast tumour malignant or benign?",
+                      feature_prefix="mean ")
     raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+
+
+def load_examples(dataset: str) -> list[Example]:
+    """The examples of `dataset`, in their fixed order (the order task ids index)."""
+    return list(load_dataset(dataset).examples)

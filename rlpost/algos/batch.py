@@ -34,10 +34,26 @@ def rows_from_trajectories(trajs: Sequence[Trajectory]) -> list[Row]:
 
 
 def micro_batches(rows: Sequence[Row], size: int) -> Iterator[list[Row]]:
-    """Chunks of at most `size` rows, longest first, so rows of similar length share padding."""
-    ordered = sorted(rows, key=lambda r: len(r.prompt_ids) + len(r.action_ids), reverse=True)
-    for i in range(0, len(ordered), size):
-        yield ordered[i : i + size]
+    """Chunks of at most `size` rows. Rows sampled from the same prompt stay together (their
+    prompt is then computed once); the other rows go longest first, so that rows of similar
+    length share padding."""
+    by_prompt: dict[tuple[int, ...], list[Row]] = defaultdict(list)
+    for r in rows:
+        by_prompt[tuple(r.prompt_ids)].append(r)
+    singles = []
+    for group in by_prompt.values():
+        if len(group) == 1:
+            singles += group
+            continue
+        for i in range(0, len(group), size):
+            chunk = group[i : i + size]
+            if len(chunk) == 1:
+                singles += chunk
+            else:
+                yield chunk
+    singles.sort(key=lambda r: len(r.prompt_ids) + len(r.action_ids), reverse=True)
+    for i in range(0, len(singles), size):
+        yield singles[i : i + size]
 
 
 def step_metrics(trajs: Sequence[Trajectory], prefix: str = "rollout") -> dict[str, float]:

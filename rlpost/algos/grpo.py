@@ -25,7 +25,7 @@ from rlpost.algos.batch import Row, micro_batches, rows_from_trajectories, step_
 from rlpost.checkpoint import TaskSampler, load_checkpoint, save_checkpoint
 from rlpost.env import Env
 from rlpost.generate import GenParams, Generator
-from rlpost.policy import Policy, action_logprobs
+from rlpost.policy import Policy, rows_logprobs
 from rlpost.reward import Rubric
 from rlpost.rollout import rollout
 from rlpost.track import Progress, Tracker
@@ -46,16 +46,23 @@ class GRPOConfig:
     lr: float = 1e-6
     """AdamW learning rate (after warm-up)."""
     warmup_steps: int = 0
+    """Linear LR warm-up steps."""
     weight_decay: float = 0.0
+    """AdamW weight decay."""
     max_grad_norm: float = 1.0
+    """Gradient clipping (global L2 norm)."""
     beta: float = 0.0
     """KL (k3) coefficient to the frozen initial policy; 0 builds no reference model."""
     clip_eps_low: float = 0.2
+    """Ratio clip below: 1 - eps_low."""
     clip_eps_high: float = 0.2
+    """Ratio clip above: 1 + eps_high (DAPO raises it, e.g. 0.28)."""
     scale_rewards: bool = True
     """Divide advantages by the group std (False = Dr.GRPO)."""
     adv_eps: float = 1e-4
+    """Added to the group std before dividing (CLS-RL uses 1e-4)."""
     loss_agg: LossAgg = "seq-mean-token-mean"
+    """seq-mean-token-mean (GRPO), token-mean (DAPO), seq-mean-token-sum-norm (Dr.GRPO)."""
     epochs: int = 1
     """Passes over each rollout batch."""
     minibatches: int = 1
@@ -63,7 +70,9 @@ class GRPOConfig:
     micro_batch_size: int = 16
     """Rows per forward/backward (gradient accumulation inside a minibatch)."""
     temperature: float = 1.0
+    """Sampling temperature of rollouts (logprobs are trained at the same temperature)."""
     top_p: float = 1.0
+    """Nucleus sampling of rollouts."""
     max_tokens: int = 64
     """Max new tokens per turn."""
     max_turns: int | None = None
@@ -71,6 +80,7 @@ class GRPOConfig:
     eval_every: int = 10
     """Greedy eval on held-out tasks every k steps (and before the first and after the last)."""
     eval_tasks: int = 64
+    """Held-out tasks in each greedy eval (0 = no eval)."""
     save_every: int = 10
     """Checkpoint every k steps (and at the end)."""
     samples_per_step: int = 2
@@ -229,11 +239,11 @@ def _update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
             for mb in micro_batches(rows, cfg.micro_batch_size):
                 pairs = [(r.prompt_ids, r.action_ids) for r in mb]
                 if off_policy:
-                    lp, _ = action_logprobs(model, pairs, pad, policy.device, cfg.temperature)
+                    lp, _ = rows_logprobs(model, pairs, pad, policy.device, cfg.temperature)
                     for r, x in zip(mb, lp):
                         r.old_logp = x[: len(r.action_ids)].detach()
                 if ref is not None:
-                    lp, _ = action_logprobs(ref, pairs, pad, policy.device, cfg.temperature)
+                    lp, _ = rows_logprobs(ref, pairs, pad, policy.device, cfg.temperature)
                     for r, x in zip(mb, lp):
                         r.ref_logp = x[: len(r.action_ids)].detach()
     stats: dict[str, list[float]] = {"loss/policy": [], "loss/kl": [], "loss/clip_frac": [],
@@ -262,7 +272,7 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
     for mb in micro_batches(active, cfg.micro_batch_size):
         pairs = [(r.prompt_ids, r.action_ids) for r in mb]
         with policy.autocast_ctx():
-            logp, mask = action_logprobs(policy.model, pairs, policy.tokenizer.pad_token_id,
+            logp, mask = rows_logprobs(policy.model, pairs, policy.tokenizer.pad_token_id,
                                          policy.device, cfg.temperature)
         old = _stack([r.old_logp for r in mb], logp) if mb[0].old_logp is not None \
             else logp.detach()
