@@ -26,6 +26,7 @@ from rlpost.algos.grpo import GRPOConfig, GRPORun, train
 from rlpost.env import make
 from rlpost.generate import Generator
 from rlpost.envs.classification import ClassificationConfig
+from rlpost.errors import RlpostError
 from rlpost.reward import Rubric, think_answer_format
 from rlpost.run import RunConfig, make_generator, make_policy, make_tracker, run_dir_for, seed_everything
 
@@ -58,6 +59,7 @@ def quick() -> Config:
                           max_tokens=48, eval_every=10, eval_tasks=120, save_every=10,
                           micro_batch_size=16)
     cfg.run.vllm.max_model_len = 1024
+    cfg.max_prompt_tokens = 1024 - 64
     return cfg
 
 
@@ -71,9 +73,13 @@ def smoke() -> Config:
 
 
 def paper() -> Config:
-    """The paper's hyper-parameters for a Qwen2-VL-2B-class model on one GPU."""
+    """The paper's hyper-parameters for a Qwen2-VL-2B-class model on one GPU.
+
+    The model is Qwen2-1.5B-Instruct, the language model inside Qwen2-VL-2B: image inputs are
+    not wired through the policy and generator yet, so digits are shown as ASCII grids.
+    """
     cfg = Config()
-    cfg.run.model = "Qwen/Qwen2-VL-2B-Instruct"
+    cfg.run.model = "Qwen/Qwen2-1.5B-Instruct"
     cfg.run.vllm.max_model_len = 2048
     cfg.run.vllm.kv_cache_gb = 0.0  # size the KV cache from gpu_memory_utilization
     cfg.run.vllm.gpu_memory_utilization = 0.35
@@ -89,6 +95,16 @@ def paper() -> Config:
 PRESETS = {"quick": quick, "smoke": smoke, "paper": paper}
 
 
+def validate(cfg: Config) -> None:
+    """Raise RlpostError on a config no run can use (checked before anything is loaded)."""
+    cfg.env.validate()
+    cfg.algo.validate()
+    if cfg.max_prompt_tokens + cfg.algo.max_tokens > cfg.run.vllm.max_model_len:
+        raise RlpostError(f"max_prompt_tokens ({cfg.max_prompt_tokens}) + algo.max_tokens "
+                          f"({cfg.algo.max_tokens}) exceed run.vllm.max_model_len "
+                          f"({cfg.run.vllm.max_model_len})")
+
+
 def rubric(cfg: Config) -> Rubric:
     if cfg.env.prompt_style == "think":
         return Rubric([think_answer_format], [cfg.format_weight])
@@ -102,6 +118,7 @@ def main(cfg: Config, name: str = NAME, stop_after: int | None = None,
     stop_after: stop after that many steps (simulates an interrupted run).
     generator: an already running engine holding this model (tests share one per session).
     """
+    validate(cfg)
     seed_everything(cfg.run.seed)
     run_dir = run_dir_for(cfg.run, name)
     tracker = make_tracker(cfg.run, run_dir, cfg)

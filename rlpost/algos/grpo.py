@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch
 from rlpost.algos.batch import Row, micro_batches, rows_from_trajectories, step_metrics
 from rlpost.checkpoint import TaskSampler, load_checkpoint, save_checkpoint
 from rlpost.env import Env
+from rlpost.errors import RlpostError
 from rlpost.generate import GenParams, Generator
 from rlpost.policy import Policy, rows_logprobs
 from rlpost.reward import Rubric
@@ -31,6 +33,7 @@ from rlpost.rollout import rollout
 from rlpost.track import Progress, Tracker
 
 LossAgg = Literal["seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm"]
+LOSS_AGGS = typing.get_args(LossAgg)
 
 
 @dataclass
@@ -85,6 +88,22 @@ class GRPOConfig:
     """Checkpoint every k steps (and at the end)."""
     samples_per_step: int = 2
     """Trajectories logged as samples per step."""
+
+    def validate(self) -> None:
+        """Raise RlpostError on settings no run can use."""
+        checks = [(self.steps >= 1, "steps must be >= 1"),
+                  (self.tasks_per_step >= 1, "tasks_per_step must be >= 1"),
+                  (self.group_size >= 2, "group_size must be >= 2 (advantages are group-relative)"),
+                  (self.lr > 0, "lr must be > 0"), (self.beta >= 0, "beta must be >= 0"),
+                  (self.epochs >= 1 and self.minibatches >= 1, "epochs and minibatches must be >= 1"),
+                  (self.micro_batch_size >= 1, "micro_batch_size must be >= 1"),
+                  (self.max_tokens >= 1, "max_tokens must be >= 1"),
+                  (self.temperature >= 0, "temperature must be >= 0"),
+                  (self.eval_every >= 1 and self.save_every >= 1, "eval_every and save_every must be >= 1"),
+                  (self.loss_agg in LOSS_AGGS, f"loss_agg must be one of {', '.join(LOSS_AGGS)}")]
+        for ok, message in checks:
+            if not ok:
+                raise RlpostError(f"algo: {message}")
 
 
 # --- pure math ---------------------------------------------------------------------------
@@ -162,6 +181,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     stop_after: end (without a final checkpoint) after this many steps of this call; used to
     simulate an interrupted run in tests.
     """
+    cfg.validate()
     policy, model = run.policy, run.policy.model
     opt = torch.optim.AdamW(policy.trainable_parameters(), lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
