@@ -188,10 +188,10 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0)
     sampler = TaskSampler(run.train_tasks, seed=run.seed)
+    ref = _reference(model) if cfg.beta > 0 else None  # the initial policy, also on resume
     start = load_checkpoint(run.run_dir, policy, opt, sched, sampler)
     if start:
         run.generator.update_weights(policy.named_tensors())
-    ref = _reference(model) if cfg.beta > 0 else None
     max_turns = cfg.max_turns or run.envs[0].max_turns
     gen = GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens)
     evaluate = _make_eval(cfg, run, max_turns)
