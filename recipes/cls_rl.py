@@ -15,7 +15,12 @@ beta 0.04, T=1.0, 1024 new tokens) for a Qwen2-VL-2B-class model on a GPU.
 Run:  rlpost recipe run cls-rl                 (quick CPU config)
       rlpost recipe run cls-rl --preset paper  (GPU)
 
-Results: see README.md ("Results"); numbers come from ``python benchmarks/learning_cls.py``.
+Results (``python benchmarks/learning_cls.py``, quick config, 2-core CPU, ~11 min a seed):
+held-out greedy accuracy on 120 topic tasks (6 classes, chance 0.167) rises from 0.319
+zero-shot to 0.878 after 20 steps (seeds 0/1/2: 0.917, 0.942, 0.775; spread 0.167); the format
+rate goes from 0.87 to 1.00. The quick config adds two in-context demonstrations of the answer
+format (`env.demos=2`): from the bare CLS-RL prompt the 135M model scores 0 on both rewards at
+T=0 and T=1, so GRPO would never see a reward. Zero-shot is measured on the same prompts.
 """
 
 from __future__ import annotations

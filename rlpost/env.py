@@ -7,7 +7,8 @@ core never imports an env module directly. Contract:
   ``replay`` (a list of actions re-applied deterministically after the reset).
 - ``step(action: str) -> (obs, reward, terminated, truncated, info)``. The action is the model's
   raw text; the env parses it. A malformed action never raises: ``info["valid"] = False``, the
-  state is unchanged, and the env's own penalty applies.
+  state is unchanged, and the env's own penalty applies (a single-turn env ends the episode
+  with its penalty instead, since its one step is the whole episode).
 - ``obs = {"text": str, "images": list, "anchor": hashable}``.
 - ``info`` always has ``valid``, ``task_id`` and ``reward_components``; ``success`` at the end.
 - ``messages()`` returns the chat the policy sees for its next turn: the env owns its system

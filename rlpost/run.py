@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -83,8 +84,6 @@ def make_tracker(cfg: RunConfig, run_dir: Path, full_config: Any) -> Tracker:
     ckpt = latest_checkpoint(run_dir) if cfg.resume else None
     resume_step = None
     if ckpt is not None:
-        import json
-
         resume_step = int(json.loads((ckpt / "state.json").read_text())["step"])
     save_yaml(full_config, run_dir / "config.yaml")
     return Tracker(run_dir, backends=cfg.track, project=cfg.project, run_name=run_dir.name,

@@ -301,7 +301,7 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
         if use_kl:
             kl = kl_k3(logp, _stack([r.ref_logp for r in mb], logp))
             per_tok = per_tok + cfg.beta * kl
-            kl_sum += float((kl * mask).sum())
+            kl_sum += float((kl.detach() * mask).sum())
         loss = aggregate(per_tok, mask, cfg.loss_agg, n_seqs, n_tokens, cfg.max_tokens)
         loss.backward()
         total += float(loss)

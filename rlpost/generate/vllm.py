@@ -45,7 +45,7 @@ class VLLMGenerator:
     def __init__(self, model_path: str, config: VLLMConfig | None = None, seed: int = 0):
         cfg = config or VLLMConfig()
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its per-sync warnings are noise
         try:
             from vllm import LLM
         except ImportError as e:
