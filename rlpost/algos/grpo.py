@@ -304,7 +304,7 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
             kl_sum += float((kl.detach() * mask).sum())
         loss = aggregate(per_tok, mask, cfg.loss_agg, n_seqs, n_tokens, cfg.max_tokens)
         loss.backward()
-        total += float(loss)
+        total += float(loss.detach())
         clip_sum += float((clipped & mask).sum())
         tok_sum += int(mask.sum())
     grad_norm = torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), cfg.max_grad_norm)
