@@ -9,6 +9,10 @@ What differs here: as in `cls-rl` (text classification on the bundled 135M model
 CPU config; the paper's hyper-parameters in the paper config). Completions are capped at 16
 tokens in the quick config, since an answer is a class name.
 
+Results (``python benchmarks/learning_cls.py --recipe no-think-cls-rl``, quick config, 2-core
+CPU, ~6.7 min a seed): held-out greedy accuracy on 120 topic tasks (6 classes) rises from 0.183
+zero-shot to 0.806 after 20 steps (seeds 0/1/2: 0.658, 0.842, 0.917; spread 0.258).
+
 Run:  rlpost recipe run no-think-cls-rl
 """
 
