@@ -36,8 +36,8 @@ def run_seed(module, seed: int, steps: int | None, engine, weights, root: Path) 
     evals = [r for r in rows if r.get("eval/accuracy") is not None]
     first, last = evals[0], evals[-1]
     return {"seed": seed, "zero_shot_acc": first["eval/accuracy"], "trained_acc": last["eval/accuracy"],
-            "zero_shot_format": first.get("eval/think_answer_format", float("nan")),
-            "trained_format": last.get("eval/think_answer_format", float("nan")),
+            "zero_shot_format": first.get("eval/think_answer_format"),
+            "trained_format": last.get("eval/think_answer_format"),
             "steps": last["step"], "minutes": (rows[-1]["time"] - rows[0]["time"]) / 60}
 
 
@@ -74,10 +74,11 @@ def main() -> None:
     summary["gain_exceeds_spread"] = float(summary["gain"] > summary["seed_spread"])
     rows = []
     for r in per_seed:
+        fmt = ("n/a" if r["zero_shot_format"] is None
+               else f"{r['zero_shot_format']:.2f} -> {r['trained_format']:.2f}")
         rows += [(f"seed {r['seed']}: zero-shot acc", r["zero_shot_acc"]),
                  (f"seed {r['seed']}: trained acc", r["trained_acc"]),
-                 (f"seed {r['seed']}: format rate zero-shot -> trained",
-                  f"{r['zero_shot_format']:.2f} -> {r['trained_format']:.2f}"),
+                 (f"seed {r['seed']}: format rate zero-shot -> trained", fmt),
                  (f"seed {r['seed']}: minutes", r["minutes"])]
     rows += [(k, v) for k, v in summary.items()]
     print_table(f"{args.recipe}: held-out accuracy, zero-shot vs trained (quick config)", rows)

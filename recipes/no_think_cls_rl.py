@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from rlpost.generate import Generator
 from rlpost.recipes import cls_rl
-from rlpost.recipes.cls_rl import Config
+from rlpost.recipes.cls_rl import Config, validate  # noqa: F401  (same checks)
 
 NAME = "no-think-cls-rl"
 

@@ -14,10 +14,7 @@ def test_every_preset_validates(name):
     module = importlib.import_module(RECIPES[name])
     assert module.__doc__ and "arXiv" in module.__doc__
     for preset, build in module.PRESETS.items():
-        cfg = build()
-        module_validate = getattr(module, "validate", None) or importlib.import_module(
-            RECIPES["cls-rl"]).validate
-        module_validate(cfg)
+        module.validate(build())
 
 
 def test_paper_preset_is_paper_scale(capsys):
