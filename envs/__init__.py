@@ -4,3 +4,4 @@ from rlpost.env import register
 
 register("rlpost/Classification-v0", "rlpost.envs.classification:ClassificationEnv")
 register("rlpost/GuessNumber-v0", "rlpost.envs.guess_number:GuessNumberEnv")
+register("rlpost/WebShop-v0", "rlpost.envs.webshop.env:WebShopEnv")

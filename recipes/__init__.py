@@ -6,4 +6,6 @@ The first line of a recipe module's docstring is its summary in ``rlpost recipe 
 RECIPES: dict[str, str] = {
     "cls-rl": "rlpost.recipes.cls_rl",
     "no-think-cls-rl": "rlpost.recipes.no_think_cls_rl",
+    "eef": "rlpost.recipes.eef",
+    "rft": "rlpost.recipes.rft",
 }

@@ -26,11 +26,14 @@ def rollout(
     max_turns: int,
     seed: int = 0,
     max_prompt_tokens: int | None = None,
+    prefixes: Sequence[Sequence[str]] | None = None,
 ) -> list[Trajectory]:
     """Play `group_size` episodes of every task; returns trajectories in (task, copy) order.
 
     envs: at least len(tasks) * group_size env instances (reused across calls).
     encode: chat messages -> prompt token ids (the policy's chat template).
+    prefixes: per task, actions replayed after the reset (``options["replay"]``): the episode
+    starts from the state they reach (EEF simulates the agent from states of expert episodes).
     """
     n = len(tasks) * group_size
     if len(envs) < n:
@@ -38,7 +41,10 @@ def rollout(
     trajs: list[Trajectory] = []
     for g, task in enumerate(tasks):
         for k in range(group_size):
-            envs[g * group_size + k].reset(seed=seed + g, options={"task_id": task})
+            options = {"task_id": task}
+            if prefixes is not None:
+                options["replay"] = list(prefixes[g])
+            envs[g * group_size + k].reset(seed=seed + g, options=options)
             trajs.append(Trajectory(task_id=task, group_id=g))
 
     live = list(range(n))

