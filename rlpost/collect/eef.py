@@ -106,20 +106,27 @@ def splice(expert: Episode, states: Sequence[int], succ: Sequence[bool],
 
 def explore_failures(agent: Agent, failed: Sequence[Episode], m: int, temperature: float,
                      seed: int, pick: Literal["earliest", "latest"] = "earliest",
-                     neutral_weight: float = 0.0, harmful_weight: float = 0.0) -> list[EEFResult]:
-    """Simulate the agent from M states of each failed expert episode (one batched rollout over
-    all of them) and splice what EEF keeps from each."""
-    jobs = [(k, i) for k, e in enumerate(failed) for i in state_indices(len(e.actions), m)]
+                     neutral_weight: float = 0.0, harmful_weight: float = 0.0,
+                     samples: int = 1) -> list[EEFResult]:
+    """Simulate the agent `samples` times from each of M states of each failed expert episode
+    (one batched rollout over all of them); a state counts as solved when any simulation
+    succeeds (its shortest success is the continuation). Returns what EEF keeps of each."""
+    jobs = [(k, i) for k, e in enumerate(failed) for i in state_indices(len(e.actions), m)
+            for _ in range(samples)]
     trajs = agent.play([failed[k].task_id for k, _ in jobs], temperature, seed,
                        prefixes=[failed[k].actions[:i] for k, i in jobs])
-    runs: dict[int, list[tuple[int, Episode]]] = {}
+    best: dict[tuple[int, int], Episode | None] = {}
     for (k, i), t in zip(jobs, trajs):
-        runs.setdefault(k, []).append((i, from_trajectory(t, failed[k].actions[:i])))
+        e = from_trajectory(t, failed[k].actions[:i])
+        old = best.get((k, i))
+        if e.success and (old is None or len(e.actions) < len(old.actions)):
+            best[(k, i)] = e
+        else:
+            best.setdefault((k, i), None)
     results = []
     for k, expert in enumerate(failed):
-        states = [i for i, _ in runs.get(k, [])]
-        eps = [e for _, e in runs.get(k, [])]
-        succ = [e.success for e in eps]
-        conts = [e if e.success else None for e in eps]
+        states = [i for (kk, i) in best if kk == k]
+        conts = [best[(k, i)] for i in states]
+        succ = [c is not None for c in conts]
         results.append(splice(expert, states, succ, conts, pick, neutral_weight, harmful_weight))
     return results
