@@ -27,8 +27,10 @@ Results (``python benchmarks/webshop_eef.py``, quick config, 2 seeds, 50 held-ou
 greedy; score = mean reward x 100 / success rate): zero-shot 0.0 / 0.00; BC 59.5 / 0.18;
 one RFT iteration 49.5 / 0.20; one EEF iteration 58.8 / 0.20 (seed spread 3.4). On the 29
 test tasks the weak expert fails: BC 59.5, RFT 47.2, EEF 54.4. EEF kept one spliced episode
-per seed (of ~30 explored expert failures), so at this scale its data barely differs from RFT's
-and the EEF-RFT gap cannot be credited to it; the iteration does not beat BC. ~25 min a seed.
+per seed (of ~30 explored expert failures); with --shared-exploration (RFT and EEF on the same
+explored episodes) RFT 49.5 vs EEF 50.8, hard tasks 47.2 vs 53.2: identical where EEF kept
+nothing (seed 0), +12 on hard tasks where it kept two episodes (seed 1). The first gap was
+exploration noise; the iteration does not beat BC at this scale. ~25 min a seed.
 """
 
 from __future__ import annotations
