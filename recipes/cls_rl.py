@@ -33,7 +33,7 @@ from rlpost.generate import Generator
 from rlpost.envs.classification import ClassificationConfig
 from rlpost.errors import RlpostError
 from rlpost.reward import Rubric, think_answer_format
-from rlpost.run import RunConfig, make_generator, make_policy, make_tracker, run_dir_for, seed_everything
+from rlpost.run import RunConfig, start_run
 
 NAME = "cls-rl"
 
@@ -124,11 +124,7 @@ def main(cfg: Config, name: str = NAME, stop_after: int | None = None,
     generator: an already running engine holding this model (tests share one per session).
     """
     validate(cfg)
-    seed_everything(cfg.run.seed)
-    run_dir = run_dir_for(cfg.run, name)
-    tracker = make_tracker(cfg.run, run_dir, cfg)
-    policy = make_policy(cfg.run)
-    generator = generator or make_generator(cfg.run, policy)
+    run_dir, tracker, policy, generator = start_run(cfg.run, name, cfg, generator)
     n_envs = max(cfg.algo.tasks_per_step * cfg.algo.group_size, min(cfg.algo.eval_tasks, 64))
     envs = [make("rlpost/Classification-v0", cfg.env) for _ in range(n_envs)]
     run = GRPORun(policy=policy, generator=generator, envs=envs, rubric=rubric(cfg),

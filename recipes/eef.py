@@ -48,7 +48,7 @@ from rlpost.envs.webshop.env import WebShopConfig, WebShopEnv
 from rlpost.envs.webshop.expert import WEAK_EXPERT, Expert, ExpertConfig
 from rlpost.errors import RlpostError
 from rlpost.generate import Generator
-from rlpost.run import RunConfig, make_generator, make_policy, make_tracker, run_dir_for, seed_everything
+from rlpost.run import RunConfig, start_run
 
 NAME = "eef"
 
@@ -162,7 +162,9 @@ class AgentTuning:
         self.eef_kept: dict[int, Episode] = {}
         self.sft_step = 0
         self.last_eval = None
-        self.base = {k: v.clone() for k, v in policy.model.state_dict().items()}
+        # the base weights are kept only when iterations retrain from them
+        self.base = ({k: v.clone() for k, v in policy.model.state_dict().items()}
+                     if cfg.from_base else None)
 
     def log(self, metrics: dict, step: int) -> None:
         if self.tracker is not None:
@@ -241,11 +243,7 @@ def main(cfg: Config, name: str = NAME, generator: Generator | None = None,
          zero_shot: bool = True) -> dict[str, float]:
     """Zero-shot eval, expert episodes, BC, then `cfg.iterations` of RFT or EEF; returns scores."""
     validate(cfg)
-    seed_everything(cfg.run.seed)
-    run_dir = run_dir_for(cfg.run, name)
-    tracker = make_tracker(cfg.run, run_dir, cfg)
-    policy = make_policy(cfg.run)
-    generator = generator or make_generator(cfg.run, policy)
+    run_dir, tracker, policy, generator = start_run(cfg.run, name, cfg, generator)
     run = AgentTuning(cfg, policy, generator, tracker)
     results: dict[str, float] = {}
     try:

@@ -88,3 +88,14 @@ def make_tracker(cfg: RunConfig, run_dir: Path, full_config: Any) -> Tracker:
     save_yaml(full_config, run_dir / "config.yaml")
     return Tracker(run_dir, backends=cfg.track, project=cfg.project, run_name=run_dir.name,
                    config=to_dict(full_config), resume_step=resume_step)
+
+
+def start_run(cfg: RunConfig, name: str, full_config: Any,
+              generator: Generator | None = None) -> tuple[Path, Tracker, Policy, Generator]:
+    """What every recipe's main() does first: seed, run directory, tracker (saves the resolved
+    config), policy, and the generator (`generator` = an already running engine to reuse)."""
+    seed_everything(cfg.seed)
+    run_dir = run_dir_for(cfg, name)
+    tracker = make_tracker(cfg, run_dir, full_config)
+    policy = make_policy(cfg)
+    return run_dir, tracker, policy, generator or make_generator(cfg, policy)
