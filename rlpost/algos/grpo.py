@@ -197,7 +197,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     evaluate = _make_eval(cfg, run, max_turns)
     last_eval: dict[str, float] = {}
     if start == 0:
-        last_eval = evaluate(0)
+        last_eval = evaluate()
         run.tracker.log(last_eval, 0)
     progress = Progress(cfg.steps, initial=start, desc="grpo")
 
@@ -215,7 +215,8 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
         for t, a in zip(trajs, adv.tolist()):
             t.advantage = a
         rows = rows_from_trajectories(trajs)
-        loss_stats = _update(cfg, policy, ref, opt, rows)
+        lr = sched.get_last_lr()[0]  # the rate this step's update uses
+        loss_stats = update(cfg, policy, ref, opt, rows)
         sched.step()
         t2 = time.perf_counter()
         run.generator.update_weights(policy.named_tensors())
@@ -226,9 +227,9 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
         metrics.update({"perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1,
                         "perf/sync_s": t3 - t2, "perf/step_s": t3 - t0,
                         "perf/rollout_tokens_per_s": metrics["rollout/tokens"] / (t1 - t0),
-                        "lr": sched.get_last_lr()[0]})
+                        "lr": lr})
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            last_eval = evaluate(step)
+            last_eval = evaluate()
             metrics.update(last_eval)
         run.tracker.log(metrics, step)
         run.tracker.log_samples(_samples(policy, trajs[: cfg.samples_per_step]), step)
@@ -248,9 +249,20 @@ def _reference(model: torch.nn.Module) -> torch.nn.Module:
     return ref
 
 
-def _update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
-            opt: torch.optim.Optimizer, rows: list[Row]) -> dict[str, float]:
-    """Epochs x minibatches of clipped policy-gradient steps over the rollout rows."""
+def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
+           opt: torch.optim.Optimizer, rows: list[Row]) -> dict[str, float]:
+    """The policy update of one GRPO step: `cfg.epochs` x `cfg.minibatches` optimizer steps of the
+    clipped policy-gradient loss (plus beta * k3 KL to `ref`) over the rollout `rows`.
+
+    Each row's `old_logp` (the behaviour policy's logprobs of its action tokens, [A_i]) is kept
+    when the caller set it; otherwise it is the current policy's, computed before the first
+    optimizer step when the update is off-policy (epochs or minibatches > 1) and equal to the
+    detached current logprobs when it is not (ratio 1). `ref_logp` is computed from `ref`.
+    Gradients of a minibatch are accumulated over micro-batches of `cfg.micro_batch_size` rows
+    with the minibatch's normalisers, so the step does not depend on the micro-batch size.
+    Returns the means over optimizer steps of loss/policy, loss/kl, loss/clip_frac (share of
+    action tokens whose ratio was clipped) and loss/grad_norm (before clipping).
+    """
     model, pad = policy.model, policy.tokenizer.pad_token_id
     model.train()
     off_policy = cfg.epochs > 1 or cfg.minibatches > 1
@@ -258,10 +270,11 @@ def _update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
         with torch.no_grad(), policy.autocast_ctx():
             for mb in micro_batches(rows, cfg.micro_batch_size):
                 pairs = [(r.prompt_ids, r.action_ids) for r in mb]
-                if off_policy:
+                if off_policy and any(r.old_logp is None for r in mb):
                     lp, _ = rows_logprobs(model, pairs, pad, policy.device, cfg.temperature)
                     for r, x in zip(mb, lp):
-                        r.old_logp = x[: len(r.action_ids)].detach()
+                        if r.old_logp is None:
+                            r.old_logp = x[: len(r.action_ids)].detach()
                 if ref is not None:
                     lp, _ = rows_logprobs(ref, pairs, pad, policy.device, cfg.temperature)
                     for r, x in zip(mb, lp):
@@ -294,12 +307,11 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
         with policy.autocast_ctx():
             logp, mask = rows_logprobs(policy.model, pairs, policy.tokenizer.pad_token_id,
                                          policy.device, cfg.temperature)
-        old = _stack([r.old_logp for r in mb], logp) if mb[0].old_logp is not None \
-            else logp.detach()
-        adv = torch.tensor([r.advantage for r in mb], dtype=logp.dtype)
+        old = _stack([r.old_logp for r in mb], logp.detach())
+        adv = logp.new_tensor([r.advantage for r in mb])  # logp's dtype and device
         per_tok, clipped = clipped_token_loss(logp, old, adv, cfg.clip_eps_low, cfg.clip_eps_high)
         if use_kl:
-            kl = kl_k3(logp, _stack([r.ref_logp for r in mb], logp))
+            kl = kl_k3(logp, _stack([r.ref_logp for r in mb], torch.zeros_like(logp)))
             per_tok = per_tok + cfg.beta * kl
             kl_sum += float((kl.detach() * mask).sum())
         loss = aggregate(per_tok, mask, cfg.loss_agg, n_seqs, n_tokens, cfg.max_tokens)
@@ -317,17 +329,20 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
             stats["loss/kl"].append(kl_sum / tok_sum)
 
 
-def _stack(values: list[torch.Tensor | None], like: torch.Tensor) -> torch.Tensor:
-    out = torch.zeros_like(like)
+def _stack(values: list[torch.Tensor | None], default: torch.Tensor) -> torch.Tensor:
+    """Per-row tensors [A_i] padded into `default`'s shape [B, A]; rows whose value is None keep
+    `default`'s row."""
+    out = default.clone()
     for i, v in enumerate(values):
-        out[i, : len(v)] = v
+        if v is not None:
+            out[i, : len(v)] = v
     return out
 
 
-def _make_eval(cfg: GRPOConfig, run: GRPORun, max_turns: int) -> Callable[[int], dict[str, float]]:
+def _make_eval(cfg: GRPOConfig, run: GRPORun, max_turns: int) -> Callable[[], dict[str, float]]:
     params = GenParams(temperature=0.0, max_tokens=cfg.max_tokens)
 
-    def evaluate(step: int) -> dict[str, float]:
+    def evaluate() -> dict[str, float]:
         tasks = list(run.eval_tasks)[: cfg.eval_tasks]
         if not tasks:
             return {}

@@ -250,7 +250,8 @@ def _accumulate(policy: Policy, batch: Sequence[Seq], micro_batch_tokens: int) -
             hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state
             logits = model.get_output_embeddings()(hidden[:, :-1][select]).float()
         lp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:][select][:, None]).squeeze(-1)
-        loss = -(w[:, 1:][select] * lp).sum() / total_w
+        ws = w[:, 1:][select]
+        loss = sft_loss(lp, ws) * (ws.sum() / total_w)  # this micro-batch's share of the batch loss
         loss.backward()
         loss_sum += float(loss.detach())
         n_tok += int(select.sum())
