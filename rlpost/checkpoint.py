@@ -115,5 +115,6 @@ def load_checkpoint(run_dir: Path, policy: Policy, opt: torch.optim.Optimizer, s
 
 
 def _tied_keys(model: torch.nn.Module) -> set[str]:
-    tied = getattr(model, "_tied_weights_keys", None) or []
-    return set(tied if not isinstance(tied, dict) else tied.keys())
+    """Names of weights tied to others (not saved): a list in transformers 4, a dict keyed by
+    them in 5; `set` of either gives the names."""
+    return set(getattr(model, "_tied_weights_keys", None) or ())

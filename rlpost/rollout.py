@@ -71,5 +71,5 @@ def rollout(
     for i in live:
         trajs[i].truncated = True
     for t in trajs:
-        t.success = bool(t.final_info.get("success", False))
+        t.success = bool(t.final_info.get("success"))
     return trajs

@@ -76,15 +76,14 @@ class BM25Index:
                 tfs.append(tf)
         self.vocab = vocab
         n_docs = len(docs)
-        tf = np.asarray(tfs, dtype=np.float64)
-        df = np.bincount(np.asarray(cols, dtype=np.int64), minlength=len(vocab))
+        tf = np.asarray(tfs)
+        df = np.bincount(np.asarray(cols, dtype=np.int64))  # every vocab id occurs in cols
         idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
         avgdl = lengths.mean() if n_docs else 1.0
         norm = k1 * (1.0 - b + b * lengths[np.asarray(rows, dtype=np.int64)] / avgdl)
         weights = idf[np.asarray(cols, dtype=np.int64)] * tf / (tf + norm)
         # term-major (CSR over terms): a query reads a few rows
         self._weights = sparse.csr_matrix((weights, (cols, rows)), shape=(len(vocab), n_docs))
-        self.n_docs = n_docs
 
     def search(self, query: str, k: int = 50) -> list[Hit]:
         """The top `k` documents with a positive score, best first; ties by document order."""
@@ -92,7 +91,7 @@ class BM25Index:
         if not counts:
             return []
         ids = [self.vocab[t] for t in counts]
-        q = np.asarray([counts[t] for t in counts], dtype=np.float64)
+        q = np.asarray([counts[t] for t in counts])
         scores = np.asarray(self._weights[ids].T @ q).ravel()
         hits = np.flatnonzero(scores > 0)
         if len(hits) > k:  # keep every document tied with the k-th score, then cut after sorting

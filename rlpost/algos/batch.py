@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ class Row:
     advantage: float
     sample_logp: list[float]
     old_logp: torch.Tensor | None = None
+    """[A] behaviour-policy logprobs of `action_ids` for the ratio; None = filled by the update."""
     ref_logp: torch.Tensor | None = None
+    """[A] reference-policy logprobs (KL term); filled by the update when beta > 0."""
 
 
 def rows_from_trajectories(trajs: Sequence[Trajectory]) -> list[Row]:
@@ -66,9 +69,9 @@ def step_metrics(trajs: Sequence[Trajectory], prefix: str = "rollout") -> dict[s
     for t in trajs:
         for k, v in t.components.items():
             comps[k].append(v)
-    rewards = torch.tensor([t.reward for t in trajs], dtype=torch.float64)
+    rewards = [t.reward for t in trajs]
     reward_prefix = "reward" if prefix == "rollout" else prefix
-    out[f"{reward_prefix}/total"] = float(rewards.mean())
+    out[f"{reward_prefix}/total"] = statistics.fmean(rewards)
     for k, v in comps.items():
         out[f"{reward_prefix}/{k}"] = sum(v) / len(v)
     steps = [s for t in trajs for s in t.steps]
@@ -83,7 +86,7 @@ def step_metrics(trajs: Sequence[Trajectory], prefix: str = "rollout") -> dict[s
         groups: dict[int, list[float]] = defaultdict(list)
         for t in trajs:
             groups[t.group_id].append(t.reward)
-        out["reward/std"] = float(rewards.std()) if n > 1 else 0.0
+        out["reward/std"] = statistics.stdev(rewards) if n > 1 else 0.0
         out["rollout/groups_without_signal"] = sum(
             max(g) == min(g) for g in groups.values()) / len(groups)
     return out

@@ -36,9 +36,8 @@ class Label(IntEnum):
 
 
 def state_indices(n_actions: int, m: int) -> list[int]:
-    """M evenly spaced states among s_0 .. s_{n-1} (the state before each action), s_0 first."""
-    if n_actions <= 0 or m <= 0:
-        return []
+    """M evenly spaced states among s_0 .. s_{n-1} (the state before each action), s_0 first:
+    floor(k n / M) for k < M, or every state when M >= n (none when n or M is 0)."""
     if m >= n_actions:
         return list(range(n_actions))
     return [(k * n_actions) // m for k in range(m)]
@@ -115,14 +114,12 @@ def explore_failures(agent: Agent, failed: Sequence[Episode], m: int, temperatur
             for _ in range(samples)]
     trajs = agent.play([failed[k].task_id for k, _ in jobs], temperature, seed,
                        prefixes=[failed[k].actions[:i] for k, i in jobs])
-    best: dict[tuple[int, int], Episode | None] = {}
+    best: dict[tuple[int, int], Episode | None] = dict.fromkeys(jobs)  # in state order
     for (k, i), t in zip(jobs, trajs):
         e = from_trajectory(t, failed[k].actions[:i])
-        old = best.get((k, i))
+        old = best[(k, i)]
         if e.success and (old is None or len(e.actions) < len(old.actions)):
             best[(k, i)] = e
-        else:
-            best.setdefault((k, i), None)
     results = []
     for k, expert in enumerate(failed):
         states = [i for (kk, i) in best if kk == k]
