@@ -77,6 +77,7 @@ def test_bad_model_path(capsys, tmp_path):
     assert "does not exist" in _error_line(capsys)
 
 
+@pytest.mark.slow  # starts (and fails to start) its own vLLM engine
 def test_too_little_kv_cache_memory(capsys, tmp_path, model_path):
     rc = main(["recipe", "run", "cls-rl", "--preset", "smoke", "--run.dir", str(tmp_path / "r"),
                "--run.vllm.kv_cache_gb", "0.0001"])

@@ -2,12 +2,14 @@
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from rlpost.checkpoint import TaskSampler
 from rlpost.env import make
 from rlpost.recipes import cls_rl, no_think_cls_rl
+from scripted import C0, colour_pixels
 from test_generate import MAX_TOL, MEAN_TOL, QUESTIONS, _greedy_gap
 
 
@@ -19,7 +21,15 @@ def _smoke(tmp_path, module=cls_rl, **algo):
     return cfg
 
 
-def test_two_multi_turn_grpo_steps_change_every_parameter_and_engine_follows(
+def _metrics(run_dir):
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _eval_of(row):
+    return {k: v for k, v in row.items() if k.startswith("eval/")}
+
+
+def test_two_multi_turn_grpo_steps_train_save_log_and_sync_the_engine(
         tmp_path, engine, model_path, policy):
     """GuessNumber (multi-turn) with a length reward, so that every group has signal."""
     from rlpost.algos.grpo import GRPOConfig, GRPORun, train
@@ -37,35 +47,53 @@ def test_two_multi_turn_grpo_steps_change_every_parameter_and_engine_follows(
                   eval_tasks=envs[0].tasks("test"), tracker=tracker, run_dir=run_dir)
     result = train(cfg, run)
     tracker.finish()
-    assert 0.0 <= result["eval/accuracy"] <= 1.0
 
+    lines = _metrics(run_dir)
+    assert [m["step"] for m in lines] == [0, 1, 2]
+    assert result == _eval_of(lines[2]) and set(result) >= {"eval/accuracy", "eval/total"}
+    # the checkpoint holds the trained weights; they moved away from the initial ones
     before = load_file(f"{model_path}/model.safetensors")
     after = load_file(run_dir / "checkpoint" / "model.safetensors")
-    unchanged = [k for k in before if torch.equal(before[k], after[k])]
-    assert not unchanged, f"parameters not trained: {unchanged[:5]}"
+    now = dict(policy.named_tensors())
+    assert all(torch.equal(after[k], now[k]) for k in after)
+    assert max(float((before[k] - after[k]).abs().max()) for k in after) > 1e-5
 
     prompts = [policy.encode_chat([Message("user", q)]) for q in QUESTIONS]
     mean, mx, _ = _greedy_gap(engine, policy, prompts)
     assert mean < MEAN_TOL and mx < MAX_TOL, (mean, mx)
 
-    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [m["step"] for m in lines] == [0, 1, 2]
-    assert lines[1]["rollout/turns"] > 1.0, "multi-turn episodes expected"
-    for key in ("reward/total", "reward/completion_length", "reward/env/solved", "loss/kl",
-                "perf/sync_s", "rollout/completion_tokens"):
-        assert key in lines[1], key
-    assert (run_dir / "curves.png").stat().st_size > 1000
-    assert (run_dir / "samples.jsonl").exists()
+    for m in lines[1:]:
+        assert m["rollout/turns"] > 1.0, "multi-turn episodes expected"
+        # the rubric: env reward plus -0.01 x tokens summed over the episode's turns
+        assert m["reward/completion_length"] == pytest.approx(
+            m["rollout/completion_tokens"] * m["rollout/turns"])
+        assert m["reward/total"] == pytest.approx(
+            m["reward/env"] - 0.01 * m["reward/completion_length"])
+        assert m["reward/env"] == pytest.approx(m["reward/env/solved"] - 0.1 * (
+            m["rollout/invalid_actions"] * m["rollout/turns"]))
+        assert m["perf/sync_s"] > 0 and m["lr"] == 1e-4
+    assert lines[1]["loss/kl"] == 0.0 < lines[2]["loss/kl"]  # the reference is the initial policy
+    assert colour_pixels(run_dir / "curves.png", C0) > 100
+    samples = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [1, 1, 2, 2]
+    assert all(s["prompt"].startswith("<|im_start|>system") and s["completion"] for s in samples)
 
 
 def test_recipe_smoke_saves_config_metrics_and_plot(tmp_path, engine):
-    result = cls_rl.main(_smoke(tmp_path), generator=engine)
-    assert 0.0 <= result["eval/accuracy"] <= 1.0
+    from rlpost.config import load_yaml
+
+    cfg = _smoke(tmp_path)
+    result = cls_rl.main(cfg, generator=engine)
     run = tmp_path / "run"
-    for name in ("config.yaml", "metrics.jsonl", "samples.jsonl", "curves.png", "checkpoint"):
-        assert (run / name).exists(), name
-    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[1])
-    assert "reward/think_answer_format" in row and "reward/env/accuracy" in row
+    assert load_yaml(cls_rl.Config(), run / "config.yaml") == cfg
+    rows = _metrics(run)
+    assert result == _eval_of(rows[-1]) and rows[-1]["step"] == 2
+    for row in rows[1:]:  # accuracy (the env reward) plus the format reward at weight 1
+        assert row["reward/env"] == row["reward/env/accuracy"]
+        assert row["reward/total"] == pytest.approx(row["reward/env"]
+                                                    + row["reward/think_answer_format"])
+    assert colour_pixels(run / "curves.png", C0) > 100
+    assert json.loads((run / "checkpoint" / "state.json").read_text()) == {"step": 2}
 
 
 def test_interrupted_run_resumes_with_step_optimizer_and_sampler(tmp_path, engine):
@@ -90,4 +118,7 @@ def test_interrupted_run_resumes_with_step_optimizer_and_sampler(tmp_path, engin
 
 def test_no_think_smoke_runs(tmp_path, engine):
     result = no_think_cls_rl.main(_smoke(tmp_path, no_think_cls_rl), generator=engine)
-    assert 0.0 <= result["eval/accuracy"] <= 1.0
+    rows = _metrics(tmp_path / "run")
+    assert result == _eval_of(rows[-1])
+    assert all(r["reward/total"] == r["reward/env"] == r["reward/env/accuracy"] for r in rows[1:])
+    assert all("reward/think_answer_format" not in r for r in rows)

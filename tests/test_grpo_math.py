@@ -20,6 +20,17 @@ def test_group_advantages_hand_computed():
     assert adv[4:].tolist() == [0.0, 0.0]
 
 
+def test_group_advantages_defaults_singletons_and_pairs():
+    r = torch.tensor([2.0, 0.0, 5.0, 1.0, 3.0], dtype=torch.float64)
+    adv = group_advantages(r, torch.tensor([0, 0, 1, 2, 2]))  # scale=True, eps=1e-4 by default
+    pair = 1.0 / (2 ** 0.5 + 1e-4)  # (2, 0): centred +-1, unbiased std sqrt(2)
+    assert adv.tolist() == pytest.approx([pair, -pair, 0.0, -pair, pair], rel=1e-12)
+    assert adv[2].item() == 0.0  # a group of one has no spread: advantage 0, not NaN
+    assert group_advantages(r, torch.tensor([0, 0, 1, 2, 2]), eps=1.0).tolist() == \
+        pytest.approx([1 / (2 ** 0.5 + 1), -1 / (2 ** 0.5 + 1), 0.0, -1 / (2 ** 0.5 + 1),
+                       1 / (2 ** 0.5 + 1)])
+
+
 def test_group_advantages_dr_grpo_no_std():
     r = torch.tensor([3.0, 1.0, 2.0], dtype=torch.float64)
     adv = group_advantages(r, torch.tensor([7, 7, 7]), scale=False)
@@ -73,6 +84,48 @@ def test_aggregate_hand_computed_and_accumulation(agg):
     assert float(parts) == pytest.approx(expected)
 
 
+def test_aggregate_single_token_and_empty_minibatch():
+    x, m = torch.tensor([[3.0]]), torch.tensor([[True]])
+    assert float(aggregate(x, m, "token-mean", 1, 1, 8)) == 3.0
+    assert float(aggregate(x, m, "seq-mean-token-mean", 1, 1, 8)) == 3.0
+    nothing = torch.tensor([[False]])  # no tokens: 0, not a division by zero
+    assert float(aggregate(x, nothing, "token-mean", 1, 0, 8)) == 0.0
+    assert float(aggregate(x, nothing, "seq-mean-token-mean", 1, 0, 8)) == 0.0
+
+
 def test_aggregate_rejects_unknown():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown loss_agg 'bogus'"):
         aggregate(torch.zeros(1, 1), torch.ones(1, 1, dtype=torch.bool), "bogus", 1, 1, 1)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(steps=0), "algo: steps must be >= 1"),
+    (dict(tasks_per_step=0), "algo: tasks_per_step must be >= 1"),
+    (dict(group_size=1), "algo: group_size must be >= 2 (advantages are group-relative)"),
+    (dict(lr=0.0), "algo: lr must be > 0"),
+    (dict(beta=-0.1), "algo: beta must be >= 0"),
+    (dict(epochs=0), "algo: epochs and minibatches must be >= 1"),
+    (dict(minibatches=0), "algo: epochs and minibatches must be >= 1"),
+    (dict(micro_batch_size=0), "algo: micro_batch_size must be >= 1"),
+    (dict(max_tokens=0), "algo: max_tokens must be >= 1"),
+    (dict(temperature=-1.0), "algo: temperature must be >= 0"),
+    (dict(eval_every=0), "algo: eval_every and save_every must be >= 1"),
+    (dict(save_every=0), "algo: eval_every and save_every must be >= 1"),
+    (dict(loss_agg="sum"), "algo: loss_agg must be one of seq-mean-token-mean, token-mean, "
+                           "seq-mean-token-sum-norm"),
+])
+def test_config_validation_messages(bad, message):
+    from rlpost.algos.grpo import GRPOConfig
+    from rlpost.errors import RlpostError
+
+    with pytest.raises(RlpostError) as e:
+        GRPOConfig(**bad).validate()
+    assert str(e.value) == message
+
+
+def test_config_validation_accepts_the_boundaries():
+    from rlpost.algos.grpo import GRPOConfig
+
+    GRPOConfig(steps=1, tasks_per_step=1, group_size=2, lr=1e-9, beta=0.0, epochs=1,
+               minibatches=1, micro_batch_size=1, max_tokens=1, temperature=0.0, eval_every=1,
+               save_every=1).validate()

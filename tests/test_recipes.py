@@ -35,33 +35,163 @@ def test_invalid_algo_settings_are_rejected_before_loading(capsys, tmp_path):
         cls_rl.validate(cfg)
 
 
+def _weighted_logprob(policy, samples) -> float:
+    """Sum of the policy's logprobs of every loss-weighted token of the SFT samples."""
+    import torch
+
+    from rlpost.algos.sft import tokenize_sample
+
+    total = 0.0
+    with torch.no_grad():
+        for s in samples:
+            ids, w = tokenize_sample(policy.tokenizer, s, 8192)
+            hidden = policy.model.get_decoder()(input_ids=torch.tensor([ids])).last_hidden_state
+            weighted = torch.tensor(w[1:]) > 0  # hidden state t predicts token t + 1
+            logits = policy.model.get_output_embeddings()(hidden[0, :-1][weighted]).float()
+            targets = torch.tensor(ids[1:])[weighted]
+            total += float(torch.log_softmax(logits, -1).gather(-1, targets[:, None]).sum())
+    return total
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["eef"])  # rft runs the same stages minus EEF's simulation
-def test_agent_tuning_smoke_runs_and_trains(name, engine, tmp_path):
+def test_eef_smoke_runs_bc_and_an_iteration(engine, model_path, tmp_path):
+    """The eef recipe end to end on the bundled model and vLLM: the weak expert's 4 episodes (2
+    successes), behaviour cloning on them, one EEF iteration, results and the model saved."""
     import json
 
-    import torch
-    from safetensors.torch import load_file
+    from rlpost.collect.episodes import to_samples
+    from rlpost.envs.webshop.env import WebShopEnv
+    from rlpost.envs.webshop.expert import Expert
+    from rlpost.policy import Policy
+    from rlpost.recipes import eef
 
-    module = importlib.import_module(RECIPES[name])
-    cfg = module.PRESETS["smoke"]()
-    cfg.run.dir = str(tmp_path / name)
+    cfg = eef.smoke()
+    cfg.run.dir = str(tmp_path / "eef")
     cfg.expert_tasks = 4
-    results = module.main(cfg, generator=engine, zero_shot=False)
-    assert 0.0 <= results["bc/score"] <= 100.0 and 0.0 <= results[f"{name}_1/success"] <= 1.0
-    assert results["expert/episodes"] == 4.0
-    saved = json.loads((tmp_path / name / "results.json").read_text())
-    assert saved == results
-    before = load_file(f"{engine_model_path(engine)}/model.safetensors")
-    after = load_file(str(tmp_path / name / "model" / "model.safetensors"))
-    changed = [k for k in before if not torch.equal(before[k], after[k].to(before[k].dtype))]
-    assert changed, "SFT must change the weights"
+    results = eef.main(cfg, generator=engine, zero_shot=False)
+    assert results["expert/episodes"] == 4.0 and results["expert/success"] == 0.5
+    assert json.loads((tmp_path / "eef" / "results.json").read_text()) == results
+    evals = [r for r in map(json.loads, (tmp_path / "eef" / "metrics.jsonl").read_text()
+                            .splitlines()) if "eval/score" in r]
+    assert [(r["eval/score"], r["eval/success"]) for r in evals] == [
+        (results["bc/score"], results["bc/success"]), (results["eef_1/score"],
+                                                       results["eef_1/success"])]
+    # behaviour cloning raised the likelihood of the expert's successful actions
+    env = WebShopEnv(cfg.env)
+    wins = [e for e in (Expert(cfg.expert).play(env, t) for t in env.tasks("train")[:4])
+            if e.success]
+    from rlpost.collect.episodes import Episode
+
+    data = to_samples(env, [Episode(e.task_id, e.actions, 1.0, True) for e in wins],
+                      full_history=False)
+    base = Policy(model_path)
+    tuned = Policy(str(tmp_path / "eef" / "model"))
+    assert _weighted_logprob(tuned, data) > _weighted_logprob(base, data) + 5.0
 
 
-def engine_model_path(engine) -> str:
-    from rlpost.policy import DEFAULT_MODEL, resolve_model
+def _tuning(policy, **overrides):
+    from rlpost.recipes import eef
+    from scripted import MenuGenerator
 
-    return resolve_model(DEFAULT_MODEL)
+    cfg = eef.smoke()
+    cfg.sft.lr = 1e-3
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    run = eef.AgentTuning(cfg, policy, MenuGenerator(policy.tokenizer))
+    run.train_tasks = [200, 203]  # the weak expert solves the first and fails the second
+    run.collect_expert()
+    assert [e.success for e in run.expert] == [True, False]
+    return cfg, run
+
+
+def _same_weights(a, b) -> bool:
+    import torch
+
+    return all(torch.equal(x, y) for (_, x), (_, y) in zip(a.named_tensors(), b.named_tensors()))
+
+
+def test_an_eef_iteration_keeps_and_trains_on_a_spliced_episode(tiny_policy, monkeypatch):
+    """iterate("eef") with the failure exploration's result given: the spliced episode of a
+    failed expert task is kept, joins the data (with the expert's successes), and the SFT on it
+    raises the likelihood of its weighted actions; a task RFT solved meanwhile drops it."""
+    import math
+
+    from rlpost.collect.eef import EEFResult, Label, state_indices
+    from rlpost.collect.episodes import Episode, to_samples
+    from rlpost.envs.webshop.expert import Expert
+    from rlpost.recipes import eef
+    from test_eef import _oracle_from
+
+    policy = tiny_policy  # the recipe's logic, not the model, is under test
+    cfg, run = _tuning(policy, iter_epochs=2, eef_states=3, eef_samples=2, eef_pick="latest",
+                       eef_neutral_weight=0.1, eef_harmful_weight=0.2, temperature=0.9)
+    cfg.run.seed = 4
+    won, failed = run.train_tasks
+    env = run.env
+    assert _oracle_from(env, failed, run.expert[1].actions[:1]) == 1.0
+    spliced = Episode(failed, list(env.actions), 1.0, True, "eef", [1.0] * len(env.actions))
+    calls = []
+
+    def explore_failures(agent, episodes, *args):
+        calls.append(([e.task_id for e in episodes], args))
+        return [EEFResult([Label.BENEFICIAL] * len(e.actions), spliced) for e in episodes]
+
+    monkeypatch.setattr(eef, "explore_failures", explore_failures)
+    data = to_samples(env, [spliced], full_history=False)
+    before = _weighted_logprob(policy, data)
+    stats = run.iterate("eef", 0, found=[Episode(won, ["search[x]"], 0.0, False)])
+    # only the failed expert task RFT has not solved, with the config's settings
+    assert calls == [([failed], (3, 0.9, 4 * 1000 + 500, "latest", 0.1, 0.2, 2))]
+    n_states = len(state_indices(len(run.expert[1].actions), 3))
+    assert stats == {"iter/explore_success": 0.0, "iter/eef_failed_explored": 1.0,
+                     "iter/eef_rollouts": 2.0 * n_states, "iter/eef_kept": 1.0,
+                     "iter/episodes": 2.0}
+    assert run.eef_kept == {failed: spliced} and run.generator.syncs == 1
+    # the data: the expert's success and the spliced episode, one SFT sample per action
+    n = len(to_samples(env, [run.expert[0], spliced], full_history=False))
+    assert run.sft_step == math.ceil(n / cfg.sft.batch_size) * 2
+    assert _weighted_logprob(policy, data) > before + 1.0
+    # once exploration solves the task, its own success replaces the spliced episode, and
+    # failures are no longer explored there
+    solved = Episode(failed, Expert().play(env, failed).actions, 1.0, True)
+    stats = run.iterate("rft", 1, found=[solved])
+    assert stats == {"iter/explore_success": 1.0, "iter/episodes": 2.0}
+    assert run.solved == {failed: solved} and len(calls) == 1  # rft explores no failures
+    run.iterate("eef", 2, found=[])
+    assert calls[-1][0] == []
+
+
+def test_behaviour_cloning_trains_on_the_expert_successes_only(tiny_policy, tiny_model_path):
+    from rlpost.algos.sft import train_sft
+    from rlpost.collect.episodes import to_samples
+    from rlpost.policy import Policy
+
+    cfg, run = _tuning(tiny_policy)
+    run.behaviour_clone()
+    reference = Policy(tiny_model_path, autocast=None)
+    res = train_sft(reference, to_samples(run.env, run.expert[:1], full_history=False), cfg.sft,
+                    progress=False)
+    assert run.sft_step == res.steps > 0 and _same_weights(tiny_policy, reference)
+
+
+def test_from_base_retrains_the_base_model_on_all_data(tiny_policy, tiny_model_path):
+    """from_base: each iteration starts again from the weights the run began with (RFT's
+    original recipe), with the full SFT settings."""
+    import torch
+
+    from rlpost.algos.sft import train_sft
+    from rlpost.collect.episodes import to_samples
+    from rlpost.policy import Policy
+
+    cfg, run = _tuning(tiny_policy, from_base=True)
+    with torch.no_grad():  # as if behaviour cloning had moved the weights
+        for p in tiny_policy.model.parameters():
+            p.add_(0.01)
+    run.iterate("rft", 0, found=[])
+    reference = Policy(tiny_model_path, autocast=None)
+    train_sft(reference, to_samples(run.env, run.expert[:1], full_history=False), cfg.sft,
+              progress=False)
+    assert _same_weights(tiny_policy, reference)
 
 
 def test_rft_recipe_is_eef_without_failure_exploration():

@@ -1,5 +1,7 @@
 """Lockstep multi-turn rollouts against a scripted generator (no model)."""
 
+import pytest
+
 from rlpost.env import Env
 from rlpost.generate import Completion, GenParams
 from rlpost.rollout import rollout
@@ -36,16 +38,17 @@ class Counter(Env):
 class ScriptedGenerator:
     """Answers from the prompt text: copy-1 start, then +1; one call per turn is recorded."""
 
-    def __init__(self, stubborn=False):
-        self.calls, self.stubborn = [], stubborn
+    def __init__(self, stubborn=False, finish="stop"):
+        self.calls, self.params, self.stubborn, self.finish = [], [], stubborn, finish
 
     def generate(self, prompts, params):
         self.calls.append(len(prompts))
+        self.params.append(params)
         out = []
         for p in prompts:
             target, n_said = p[0], p[1]
             text = "0" if self.stubborn else str(target - 2 + n_said)
-            out.append(Completion([1, 2, n_said], [-0.5, -0.5, -0.5], text, "stop"))
+            out.append(Completion([1, 2, n_said], [-0.5, -0.5, -0.5], text, self.finish))
         return out
 
 
@@ -85,4 +88,86 @@ def test_overlong_prompt_truncates_episode():
     envs = [Counter()]
     trajs = rollout(envs, [5], 1, ScriptedGenerator(), encode, GenParams(), max_turns=3,
                     max_prompt_tokens=2)
-    assert trajs[0].truncated and trajs[0].steps == []
+    assert trajs[0].truncated and trajs[0].steps == [] and trajs[0].success is False
+
+
+class Recording(Counter):
+    """Counter that records how it was reset and can end episodes by truncation itself."""
+
+    def __init__(self, truncate_after=None):
+        self.resets, self.truncate_after = [], truncate_after
+
+    def reset(self, seed=None, options=None):
+        self.resets.append((seed, dict(options)))
+        return super().reset(seed, options)
+
+    def step(self, action):
+        obs, r, term, trunc, info = super().step(action)
+        trunc = self.truncate_after is not None and len(self.said) >= self.truncate_after
+        return obs, r, term, trunc, info
+
+
+def growing(messages):
+    """Prompt ids that grow by one token per said number: [target, n_said, 99, 0 * n_said]."""
+    ids = encode(messages)
+    return ids + [0] * ids[1]
+
+
+def test_prompt_guard_boundary_is_inclusive():
+    fits = rollout([Counter()], [5], 1, ScriptedGenerator(), encode, GenParams(), 3,
+                   max_prompt_tokens=3)
+    assert not fits[0].truncated and fits[0].terminated and len(fits[0].steps) == 3
+
+
+def test_prompt_guard_truncates_mid_episode_and_the_rest_of_the_batch_goes_on():
+    # prompts have 3, 4, 5 tokens on turns 1-3: with a limit of 4 the third turn never starts
+    envs = [Counter(), Counter()]
+    gen = ScriptedGenerator()
+    trajs = rollout(envs, [5, 7], 1, gen, growing, GenParams(), 5, max_prompt_tokens=4)
+    assert gen.calls == [2, 2]
+    for t in trajs:
+        assert t.truncated and not t.terminated and len(t.steps) == 2 and not t.success
+    trajs = rollout(envs, [5, 7], 1, ScriptedGenerator(), growing, GenParams(), 5,
+                    max_prompt_tokens=5)
+    assert all(t.terminated and not t.truncated and len(t.steps) == 3 for t in trajs)
+
+
+def test_max_turns_boundary():
+    exact = rollout([Counter()], [9], 1, ScriptedGenerator(), encode, GenParams(), max_turns=3)
+    assert exact[0].terminated and not exact[0].truncated and exact[0].success
+    short = rollout([Counter()], [9], 1, ScriptedGenerator(), encode, GenParams(), max_turns=2)
+    assert short[0].truncated and not short[0].terminated and len(short[0].steps) == 2
+    assert not short[0].success
+
+
+def test_env_truncation_ends_the_episode():
+    gen = ScriptedGenerator(stubborn=True)
+    trajs = rollout([Recording(truncate_after=2), Recording()], [5, 7], 1, gen, encode,
+                    GenParams(), max_turns=4)
+    assert gen.calls == [2, 2, 1, 1]
+    assert trajs[0].truncated and len(trajs[0].steps) == 2
+    assert trajs[1].truncated and len(trajs[1].steps) == 4
+
+
+def test_reset_seeds_options_and_recorded_steps():
+    envs = [Recording() for _ in range(4)]
+    trajs = rollout(envs, [5, 7], 2, ScriptedGenerator(), encode, GenParams(), 5, seed=40,
+                    prefixes=[["3"], ["5", "6"]])
+    assert [e.resets for e in envs] == [
+        [(40, {"task_id": 5, "replay": ["3"]})], [(40, {"task_id": 5, "replay": ["3"]})],
+        [(41, {"task_id": 7, "replay": ["5", "6"]})], [(41, {"task_id": 7, "replay": ["5", "6"]})]]
+    s = trajs[0].steps[0]
+    assert (s.prompt_ids, s.action_ids, s.logprobs, s.finish_reason) == ([5, 0, 99], [1, 2, 0],
+                                                                         [-0.5] * 3, "stop")
+    assert [x.reward for x in trajs[0].steps] == [0.0, 0.0, 1.0]
+    assert trajs[0].steps[-1].info["reward_components"] == {"hit": 1.0}
+    plain, gen, params = Recording(), ScriptedGenerator(finish="length"), GenParams(0.3, 0.9, 7)
+    t, = rollout([plain], [5], 1, gen, encode, params, 5)
+    assert plain.resets == [(0, {"task_id": 5})]  # no replay key without prefixes
+    assert gen.params == [params] * 3 and [s.finish_reason for s in t.steps] == ["length"] * 3
+
+
+def test_too_few_envs_is_an_error():
+    with pytest.raises(ValueError, match="needs 4 envs, got 3"):
+        rollout([Counter() for _ in range(3)], [5, 7], 2, ScriptedGenerator(), encode,
+                GenParams(), 5)

@@ -16,6 +16,7 @@ import pytest
 
 from rlpost import track
 from rlpost.track import Progress, Tracker, plot_curves, read_metrics
+from scripted import C0, C1, colour_pixels
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -127,8 +128,18 @@ def test_plot_curves_writes_png(tmp_path: Path, with_eval: bool) -> None:
     _write_rows(run_dir, rows)
     out = plot_curves(run_dir)
     assert out == run_dir / "curves.png"
-    data = out.read_bytes()
-    assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    # reward/total is drawn in the first line colour, reward/format in the second; the empty
+    # plot has neither
+    assert colour_pixels(out, C0) > 300 and colour_pixels(out, C1) > 100
+    empty = plot_curves(tmp_path / "nothing", out=tmp_path / "empty.png")
+    assert colour_pixels(empty, C0) == 0 and colour_pixels(empty, C1) == 0
+    black_with_eval = colour_pixels(out, (0, 0, 0), tol=40)
+    # the same rows without their eval values (same steps, so the same axes)
+    _write_rows(run_dir, [{k: v for k, v in r.items() if k != "eval/accuracy"} for r in rows])
+    without_eval = colour_pixels(plot_curves(run_dir), (0, 0, 0), tol=40)
+    if with_eval:  # the eval markers are black
+        assert black_with_eval > without_eval
 
 
 def test_plot_curves_without_metrics_still_writes_png(tmp_path: Path) -> None:

@@ -50,12 +50,12 @@ def test_search_page_and_results_page_text(env):
 
 
 def test_item_page_options_subpages_and_back(env):
-    task = next(t for t in env.tasks("train") if env.shop.goals[t]["goal_options"])
-    _goal_search(env, task)
-    asin = env.shop.goals[task]["asin"]
-    results = env.session.results
-    if asin not in results[:10]:
-        pytest.skip("target not on page 1 for this task")
+    for task in (t for t in env.tasks("train") if env.shop.goals[t]["goal_options"]):
+        _goal_search(env, task)
+        asin = env.shop.goals[task]["asin"]
+        if asin in env.session.results[:10]:
+            break
+    assert task == env.tasks("train")[0], "the first task's target was on page 1 when written"
     obs, *_ , info = env.step(f"click[{asin.lower()}]")
     product = env.shop.by_asin[asin]
     assert obs["text"].endswith("Description [SEP] Features [SEP] Reviews [SEP] Buy Now")

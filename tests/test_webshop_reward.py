@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 from math import isclose
 
+import pytest
+
 from rlpost.envs.webshop.goal import (
     attribute_matches, build_goals, get_reward, normalize_color, option_matches, price_bound,
     type_reward,
@@ -167,3 +169,140 @@ def test_build_goals_skips_empty_attributes_and_appends_price():
     g = goals[0]
     assert g["instruction_text"].startswith("i need socks, and price lower than ")
     assert g["goal_options"] == ["red"] and g["price_upper"] > 12.0
+
+
+def _nouns(monkeypatch, table):
+    """Pin the POS tagger's noun sets, so title scores are exact fractions."""
+    import rlpost.envs.webshop.goal as goal
+
+    monkeypatch.setattr(goal, "title_nouns", lambda title: frozenset(table[title]))
+
+
+WANT = [f"n{i}" for i in range(10)]
+
+
+@pytest.mark.parametrize("shared, matched, r_type, score", [
+    (10, False, 1.0, 1.0), (3, False, 1.0, 0.3),    # title score > 0.2 alone is enough
+    (2, False, 0.5, 0.2), (2, True, 1.0, 0.2),      # = 0.2 is not: needs a query/category match
+    (1, False, 0.5, 0.1), (1, True, 1.0, 0.1),      # = 0.1 is not below 0.1
+    (0, True, 0.0, 0.0), (0, False, 0.0, 0.0),      # no shared noun: 0 whatever else matches
+])
+def test_type_reward_tiers_at_their_bounds(monkeypatch, shared, matched, r_type, score):
+    _nouns(monkeypatch, {"goal": WANT, "bought": WANT[:shared] + ["other"]})
+    goal = _prod(name="goal")
+    bought = _prod(name="bought", query="Query 1" if matched else "Query 2",
+                   product_category="x › y › z")
+    r = type_reward(bought, goal)
+    assert r["title_score"] == pytest.approx(score) and r["r_type"] == r_type
+    assert r["query_match"] is matched and r["category_match"] is False
+
+
+def test_type_reward_below_a_tenth_and_without_goal_nouns(monkeypatch):
+    want = [f"n{i}" for i in range(20)]
+    _nouns(monkeypatch, {"goal": want, "bought": want[:1], "plain": [], "any": ["x"]})
+    r = type_reward(_prod(name="bought"), _prod(name="goal"))  # 0.05, with a query match
+    assert r["title_score"] == 0.05 and r["r_type"] == 0.1
+    # a goal title without nouns scores 0.2: full type reward only with a query/category match
+    assert type_reward(_prod(name="any"), _prod(name="plain"))["r_type"] == 1.0
+    other = _prod(name="any", query="Query 2", product_category="x › y › z")
+    assert type_reward(other, _prod(name="plain")) == {
+        "r_type": 0.5, "query_match": False, "category_match": False, "title_score": 0.2}
+
+
+def test_category_match_needs_two_shared_levels(monkeypatch):
+    _nouns(monkeypatch, {"g": ["a"], "b": []})
+    goal = _prod(name="g", product_category="Beauty › Hair Care › Shampoo")
+    for category, match in [("Beauty ›  Hair Care › Conditioner", True),
+                            ("Beauty › Skin › Shampoo", True), ("Beauty › Skin › Lotion", False),
+                            ("Hair Care", False)]:
+        assert type_reward(_prod(name="b", product_category=category),
+                           goal)["category_match"] is match, category
+
+
+def test_price_at_the_bound_counts_as_within():
+    at = get_reward(_bought(), _goal(), 40.0, {"color": "grey", "size": "XL"})
+    assert at.reward == 1.0 and at.components["r_price"] == 1.0
+    above = get_reward(_bought(), _goal(), 40.01, {"color": "grey", "size": "XL"})
+    assert above.reward == pytest.approx(5 / 6) and above.components["r_price"] == 0.0
+
+
+def test_price_bound_at_the_range_values():
+    rng = random.Random(0)
+    # a price on a range value is not "above" it: the 4 values above 10 are 20..50, and the
+    # bound is the larger of two of them
+    assert {price_bound(10.0, rng)[0] for _ in range(200)} == {30.0, 40.0, 50.0}
+    assert {price_bound(12.5, rng)[0] for _ in range(200)} == {30.0, 40.0, 50.0}
+    assert price_bound(970.0, rng) == (990.0, ", and price lower than 990.00 dollars")
+    assert price_bound(980.0, rng) == (1000000.0, "")
+    assert price_bound(0.0, rng)[0] in (20.0, 30.0, 40.0)
+
+
+def test_reward_weights_without_attributes_or_options():
+    r = get_reward(_bought(), _goal(attributes=[], goal_options=[]), 41.0, {})
+    assert r.reward == 0.0 and r.components["r_att"] == 0.0 and r.components["w_price"] == 1.0
+    r = get_reward(_bought(), _goal(attributes=[], goal_options=["grey"]), 39.0, {"c": "grey"})
+    assert r.reward == 1.0 and r.components["w_option"] == 0.5
+
+
+def test_fuzzy_matches_need_more_than_85():
+    from thefuzz import fuzz
+
+    assert fuzz.token_set_ratio("slim small large", "fit large small") == 85
+    assert fuzz.token_set_ratio("size 10", "size 11") == 86
+    assert option_matches(["fit large small"], ["slim small large"]) == 0
+    assert option_matches(["size 11"], ["size 10"]) == 1
+    assert attribute_matches({"Attributes": ["fit large small"]}, ["slim small large"]) == 0
+    assert attribute_matches({"Attributes": ["size 11"]}, ["size 10"]) == 1
+
+
+def test_attribute_text_fallback_is_case_insensitive_over_title_bullets_description():
+    goal = ["tea tree", "sulfate free", "travel size"]
+    for field, text in [("Title", "Minty TEA TREE Shampoo"), ("BulletPoints", ["Sulfate Free"]),
+                        ("Description", "In a TRAVEL SIZE bottle")]:
+        assert attribute_matches({field: text}, goal) == 1, field
+    assert attribute_matches({"Title": "tea", "Description": "tree"}, goal) == 0
+
+
+def test_get_reward_components_in_full():
+    r = get_reward(_bought(), _goal(), 45.0, {"color": "grey"})
+    assert r.components == pytest.approx({
+        "r_type": 1.0, "r_att": 1.0, "w_att": 0.5, "r_price": 0.0, "w_price": 1 / 6,
+        "query_match": 1.0, "category_match": 1.0, "title_score": 1.0,
+        "r_option": 0.5, "w_option": 1 / 3})
+
+
+def test_build_goals_order_and_fields_are_pinned():
+    items = [{"asin": f"B00000000{i}", "category": f"cat{i}", "query": f"q{i}", "name": f"n{i}",
+              "product_category": f"a › b{i}",
+              "instructions": [{"instruction": f"i need thing {i}.",
+                                "instruction_attributes": [f"attr{i}"],
+                                "instruction_options": [f"opt{i}"]}]} for i in range(5)]
+    goals = build_goals(items, {it["asin"]: 10.0 * i + 5 for i, it in enumerate(items)})
+    # seed 233 as the original's SimServer: one price-bound draw per goal, then one shuffle
+    # (pinned from this implementation: each bound is one of the two larger of the 4 range
+    # values above its price, e.g. 25.0 -> 40 or 50 or 60)
+    assert [g["asin"][-1] for g in goals] == ["1", "3", "2", "4", "0"]
+    assert [g["price_upper"] for g in goals] == [50.0, 50.0, 40.0, 70.0, 30.0]
+    g = next(g for g in goals if g["asin"] == "B000000002")
+    assert g == {"asin": "B000000002", "category": "cat2", "query": "q2", "name": "n2",
+                 "product_category": "a › b2",
+                 "instruction_text": "i need thing 2, and price lower than 40.00 dollars",
+                 "attributes": ["attr2"], "price_upper": 40.0, "goal_options": ["opt2"],
+                 "weight": 1}
+
+
+def test_missing_text_fields_add_no_text():
+    assert attribute_matches({}, ["xx"]) == 0
+    assert attribute_matches({"BulletPoints": ["a", "b"]}, ["xx xx"]) == 0  # joined by spaces
+    assert attribute_matches({"BulletPoints": ["a", "b"]}, ["a b"]) == 1
+
+
+def test_build_goals_skips_only_records_without_attributes():
+    items = [{"asin": "B1", "category": "c", "query": "q", "name": "n", "product_category": "p",
+              "instructions": [{"instruction": "x", "instruction_attributes": [],
+                                "instruction_options": []},
+                               {"instruction": "i need a size 2X.",
+                                "instruction_attributes": ["a"], "instruction_options": []}]},
+             {"asin": "B2", "category": "c", "query": "q", "name": "n", "product_category": "p"}]
+    goals = build_goals(items, {"B1": 995.0, "B2": 1.0})
+    assert [g["instruction_text"] for g in goals] == ["i need a size 2X"]  # no price clause > 990
