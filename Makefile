@@ -1,5 +1,5 @@
 # The README's two commands: `make run` (set up, then the main job) and `make test`.
-.PHONY: setup setup-dev run test bench
+.PHONY: setup setup-dev run test mutation
 
 .venv/.setup-stamp: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -17,3 +17,7 @@ run: setup
 
 test: setup-dev
 	.venv/bin/python -m pytest -q
+
+# Mutation testing of the core modules (slow, not in CI): writes docs/mutation.md
+mutation: setup-dev
+	.venv/bin/python scripts/mutation.py
