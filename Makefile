@@ -19,5 +19,6 @@ test: setup-dev
 	.venv/bin/python -m pytest -q
 
 # Mutation testing of the core modules (slow, not in CI): writes docs/mutation.md
-mutation: setup-dev
+mutation:
+	bash scripts/setup.sh mutation
 	.venv/bin/python scripts/mutation.py

