@@ -30,7 +30,7 @@ def run_seed(module, seed: int, steps: int | None, engine, weights, root: Path) 
         cfg.algo.steps = steps
         cfg.algo.eval_every = steps
     shutil.rmtree(cfg.run.dir, ignore_errors=True)
-    engine.update_weights(weights.items())
+    engine.load_weights(weights.items())
     module.main(cfg, generator=engine)
     rows = read_metrics(cfg.run.dir)
     evals = [r for r in rows if r.get("eval/accuracy") is not None]

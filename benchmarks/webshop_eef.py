@@ -63,7 +63,7 @@ def main() -> None:
         cfg.expert_tasks, cfg.eval_tasks, cfg.run.seed = n_expert, n_eval, seed
         cfg.sft.seed = seed
         policy = Policy(cfg.run.model)
-        engine.update_weights(policy.named_tensors())
+        engine.load_weights(policy.named_tensors())
         run = AgentTuning(cfg, policy, engine)
         r = {"seed": seed}
         if zero is None:

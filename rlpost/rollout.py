@@ -3,7 +3,9 @@
 G copies of each task are reset with the same task and seed. Each turn makes ONE batched
 generate call for all live episodes (token ids in, token ids + logprobs out), steps every env
 with the model's raw text, and drops finished episodes from the batch. Episodes still running
-after `max_turns` turns, or whose next prompt would not fit the context, are truncated.
+after `max_turns` turns, or whose next prompt would not fit the context, are truncated: the
+context limit is the generator's `max_model_len - params.max_tokens` unless the caller sets a
+lower `max_prompt_tokens`, so one over-long episode never makes the engine reject the batch.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rlpost.env import Env
-from rlpost.generate import GenParams, Generator
+from rlpost.generate import Generator, GenParams
 from rlpost.types import Message, Step, Trajectory
 
 
@@ -32,38 +34,48 @@ def rollout(
 
     envs: at least len(tasks) * group_size env instances (reused across calls).
     encode: chat messages -> prompt token ids (the policy's chat template).
+    max_prompt_tokens: longest prompt to generate from; None = what the generator's context
+    leaves for `params.max_tokens` new tokens. Raises ValueError if nothing is left.
     prefixes: per task, actions replayed after the reset (``options["replay"]``): the episode
     starts from the state they reach (EEF simulates the agent from states of expert episodes).
     """
     n = len(tasks) * group_size
     if len(envs) < n:
         raise ValueError(f"rollout needs {n} envs, got {len(envs)}")
+    limit = generator.max_model_len - params.max_tokens
+    if max_prompt_tokens is not None:
+        limit = min(limit, max_prompt_tokens)
+    if limit < 1:
+        raise ValueError(f"no room for a prompt: the generator's context is "
+                         f"{generator.max_model_len} tokens and max_tokens {params.max_tokens}")
     trajs: list[Trajectory] = []
+    anchors: list[Any] = []
     for g, task in enumerate(tasks):
         for k in range(group_size):
             options = {"task_id": task}
             if prefixes is not None:
                 options["replay"] = list(prefixes[g])
-            envs[g * group_size + k].reset(seed=seed + g, options=options)
+            obs, _ = envs[g * group_size + k].reset(seed=seed + g, options=options)
+            anchors.append(obs["anchor"])
             trajs.append(Trajectory(task_id=task, group_id=g))
 
     live = list(range(n))
     for _ in range(max_turns):
         prompts = {i: encode(envs[i].messages()) for i in live}
-        if max_prompt_tokens is not None:
-            for i in [i for i in live if len(prompts[i]) > max_prompt_tokens]:
-                trajs[i].truncated = True
-            live = [i for i in live if not trajs[i].truncated]
+        for i in [i for i in live if len(prompts[i]) > limit]:
+            trajs[i].truncated = True
+        live = [i for i in live if not trajs[i].truncated]
         if not live:
             break
         completions = generator.generate([prompts[i] for i in live], params)
         still_live = []
         for i, c in zip(live, completions):
-            _, reward, terminated, truncated, info = envs[i].step(c.text)
+            obs, reward, terminated, truncated, info = envs[i].step(c.text)
             trajs[i].steps.append(
                 Step(prompts[i], c.token_ids, c.logprobs, c.text, float(reward), info,
-                     c.finish_reason)
+                     c.finish_reason, anchor=anchors[i])
             )
+            anchors[i] = obs["anchor"]
             trajs[i].terminated, trajs[i].truncated = terminated, truncated
             if not (terminated or truncated):
                 still_live.append(i)

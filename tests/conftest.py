@@ -45,7 +45,7 @@ def engine(_engine, model_path):
     from safetensors.torch import load_file
 
     weights = load_file(os.path.join(model_path, "model.safetensors"))
-    _engine.update_weights(weights.items())
+    _engine.load_weights(weights.items())
     return _engine
 
 

@@ -41,7 +41,7 @@ def test_vllm_matches_transformers_before_and_after_weight_update(engine, policy
     print(f"stale engine: mean {stale_mean:.4f}")
     assert stale_mean > 5 * MEAN_TOL, "perturbation too small for the test to mean anything"
 
-    engine.update_weights(policy.named_tensors())
+    engine.sync_weights(policy)
     mean, mx, _ = _greedy_gap(engine, policy, prompts)
     print(f"after sync: mean {mean:.4f} max {mx:.4f}")
     assert mean < MEAN_TOL and mx < MAX_TOL, (mean, mx)

@@ -38,6 +38,8 @@ class Counter(Env):
 class ScriptedGenerator:
     """Answers from the prompt text: copy-1 start, then +1; one call per turn is recorded."""
 
+    max_model_len = 1000
+
     def __init__(self, stubborn=False, finish="stop"):
         self.calls, self.params, self.stubborn, self.finish = [], [], stubborn, finish
 
@@ -72,7 +74,7 @@ def test_lockstep_multi_turn_groups():
         assert len(t.steps) == 3 and t.terminated and not t.truncated and t.success
         assert [s.action_text for s in t.steps][-1] == str(t.task_id)
         assert t.steps[1].prompt_ids[1] == 1  # the second prompt saw the first action
-        assert t.steps[0].logprobs == [-0.5, -0.5, -0.5]
+        assert t.steps[0].sample_logprobs == [-0.5, -0.5, -0.5]
 
 
 def test_max_turns_truncates_and_finished_episodes_leave_the_batch():
@@ -157,7 +159,7 @@ def test_reset_seeds_options_and_recorded_steps():
         [(40, {"task_id": 5, "replay": ["3"]})], [(40, {"task_id": 5, "replay": ["3"]})],
         [(41, {"task_id": 7, "replay": ["5", "6"]})], [(41, {"task_id": 7, "replay": ["5", "6"]})]]
     s = trajs[0].steps[0]
-    assert (s.prompt_ids, s.action_ids, s.logprobs, s.finish_reason) == ([5, 0, 99], [1, 2, 0],
+    assert (s.prompt_ids, s.action_ids, s.sample_logprobs, s.finish_reason) == ([5, 0, 99], [1, 2, 0],
                                                                          [-0.5] * 3, "stop")
     assert [x.reward for x in trajs[0].steps] == [0.0, 0.0, 1.0]
     assert trajs[0].steps[-1].info["reward_components"] == {"hit": 1.0}
@@ -171,3 +173,32 @@ def test_too_few_envs_is_an_error():
     with pytest.raises(ValueError, match="needs 4 envs, got 3"):
         rollout([Counter() for _ in range(3)], [5, 7], 2, ScriptedGenerator(), encode,
                 GenParams(), 5)
+
+
+def test_the_context_guard_defaults_to_the_generators_room():
+    """The bug case: with no max_prompt_tokens an over-long prompt reached the engine, which
+    rejects the whole batch. The default limit is max_model_len - max_tokens."""
+    gen = ScriptedGenerator()
+    gen.max_model_len = 6  # prompts of 3, 4, 5 tokens; max_tokens 2 leaves room for 4
+    trajs = rollout([Counter(), Counter()], [5, 7], 1, gen, growing, GenParams(max_tokens=2), 5)
+    assert gen.calls == [2, 2] and all(t.truncated and len(t.steps) == 2 for t in trajs)
+    gen = ScriptedGenerator()
+    gen.max_model_len = 7  # room for 5: the episodes finish
+    trajs = rollout([Counter(), Counter()], [5, 7], 1, gen, growing, GenParams(max_tokens=2), 5)
+    assert all(t.terminated and len(t.steps) == 3 for t in trajs)
+    # a caller's lower limit wins; a higher one cannot exceed the context
+    gen = ScriptedGenerator()
+    gen.max_model_len = 7
+    trajs = rollout([Counter()], [5], 1, gen, growing, GenParams(max_tokens=2), 5,
+                    max_prompt_tokens=100)
+    assert trajs[0].terminated
+    trajs = rollout([Counter()], [5], 1, gen, growing, GenParams(max_tokens=2), 5,
+                    max_prompt_tokens=4)
+    assert trajs[0].truncated and len(trajs[0].steps) == 2
+    with pytest.raises(ValueError, match="no room for a prompt"):
+        rollout([Counter()], [5], 1, gen, growing, GenParams(max_tokens=7), 5)
+
+
+def test_each_step_records_the_anchor_of_the_state_it_acted_from():
+    t, = rollout([Counter()], [5], 1, ScriptedGenerator(), encode, GenParams(), 5)
+    assert [s.anchor for s in t.steps] == [(), ("3",), ("3", "4")]

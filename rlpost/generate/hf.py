@@ -1,17 +1,48 @@
 """Transformers generator: the fallback where vLLM is missing, and the reference for tests.
 
-Same interface as the vLLM generator. It holds its own copy of the model (so generation never
-sees half-updated training weights) and `update_weights` copies tensors into it.
+Same contract as the vLLM generator (`rlpost.generate.Generator`): temperature, top_p (nucleus,
+Holtzman et al. 2020, as vLLM's `apply_top_k_top_p`), max_tokens and stop strings are honoured,
+sampling stops at every end id of the model's generation config, and the logprobs are those of
+the distribution sampled from (vLLM's "processed_logprobs"). It holds its own copy of the model
+(so generation never sees half-updated training weights); `sync_weights` copies into it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 
 from rlpost.generate import Completion, GenParams
 from rlpost.policy import load_tokenizer
+
+if TYPE_CHECKING:
+    from rlpost.policy import Policy
+
+
+def top_p_logprobs(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """logits [B, V] -> logprobs [B, V] of the nucleus distribution: the most probable tokens
+    whose mass first reaches `top_p` keep their renormalised probability, the rest get -inf
+    (at least the most probable token is kept)."""
+    if top_p >= 1.0:
+        return torch.log_softmax(logits, -1)
+    probs = torch.softmax(logits, -1)
+    sorted_p, order = probs.sort(-1, descending=True)
+    before = sorted_p.cumsum(-1) - sorted_p  # mass of the more probable tokens
+    drop_sorted = before >= top_p
+    drop_sorted[:, 0] = False
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return torch.log_softmax(logits.masked_fill(drop, float("-inf")), -1)
+
+
+def end_ids(model, tokenizer) -> set[int]:
+    """The token ids that end a generation: the tokenizer's EOS and every `eos_token_id` of the
+    model's generation config (vLLM stops on both)."""
+    ids = {tokenizer.eos_token_id}
+    cfg_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(cfg_eos if isinstance(cfg_eos, (list, tuple)) else [cfg_eos])
+    return {int(i) for i in ids if i is not None}
 
 
 class HFGenerator:
@@ -24,6 +55,8 @@ class HFGenerator:
         self.model.to(device).eval()
         self.device, self.batch_size = torch.device(device), batch_size
         self.rng = torch.Generator(device=device).manual_seed(seed)
+        self.max_model_len = int(self.model.config.max_position_embeddings)
+        self.end_ids = end_ids(self.model, self.tokenizer)
 
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], params: GenParams) -> list[Completion]:
@@ -34,7 +67,7 @@ class HFGenerator:
 
     def _generate_batch(self, prompts: list[list[int]], params: GenParams) -> list[Completion]:
         """Left-padded batch, token by token with a KV cache; sampling from our own RNG."""
-        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id
         B, T = len(prompts), max(len(p) for p in prompts)
         ids = torch.full((B, T), pad, dtype=torch.long)
         attn = torch.zeros((B, T), dtype=torch.long)
@@ -53,7 +86,7 @@ class HFGenerator:
             past = out.past_key_values
             logits = out.logits[:, -1].float()
             if params.temperature > 0:
-                logprobs = torch.log_softmax(logits / params.temperature, -1)
+                logprobs = top_p_logprobs(logits / params.temperature, params.top_p)
                 nxt = torch.multinomial(logprobs.exp(), 1, generator=self.rng).squeeze(-1)
             else:
                 logprobs = torch.log_softmax(logits, -1)
@@ -62,7 +95,7 @@ class HFGenerator:
                 if not done[i]:
                     tokens[i].append(int(nxt[i]))
                     logps[i].append(float(logprobs[i, nxt[i]]))
-                    done[i] = int(nxt[i]) == eos or self._hit_stop(tokens[i], params.stop)
+                    done[i] = int(nxt[i]) in self.end_ids or self._hit_stop(tokens[i], params.stop)
             if all(done):
                 break
             step_ids = nxt[:, None]
@@ -80,8 +113,11 @@ class HFGenerator:
         tail = self.tokenizer.decode(tokens[-8:], skip_special_tokens=True)
         return any(s in tail for s in stop)
 
+    def sync_weights(self, policy: Policy) -> None:
+        self.load_weights(policy.named_tensors())
+
     @torch.no_grad()
-    def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+    def load_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
         state = self.model.state_dict()
         for name, t in named_tensors:
             state[name].copy_(t)

@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from rlpost.errors import RlpostError
 from rlpost.generate import Completion, GenParams
+
+if TYPE_CHECKING:
+    from rlpost.policy import Policy
 
 
 @dataclass
@@ -74,7 +78,7 @@ class VLLMGenerator:
                     "(or set it to 0 and raise --run.vllm.gpu_memory_utilization on a GPU)"
                 ) from e
             raise
-        self.dtype = cfg.dtype
+        self.dtype, self.max_model_len = cfg.dtype, cfg.max_model_len
         self.tokenizer = self.llm.get_tokenizer()
 
     def generate(self, prompts: list[list[int]], params: GenParams) -> list[Completion]:
@@ -103,7 +107,11 @@ class VLLMGenerator:
             completions.append(Completion(ids, lps, c.text, reason))
         return completions
 
-    def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+    def sync_weights(self, policy: Policy) -> None:
+        """Load the policy's current weights into the running engine."""
+        self.load_weights(policy.named_tensors())
+
+    def load_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
         """Load new weights into the running engine in place (same names as the HF model)."""
         dtype = getattr(torch, self.dtype)
         weights = ((name, t.to(dtype)) for name, t in named_tensors)
