@@ -32,7 +32,7 @@ from rlpost.env import make
 from rlpost.generate import Generator
 from rlpost.envs.classification import ClassificationConfig
 from rlpost.errors import RlpostError
-from rlpost.reward import Rubric, think_answer_format
+from rlpost.reward import Rubric, strict_think_answer_format, think_answer_format
 from rlpost.run import RunConfig, start_run
 
 NAME = "cls-rl"
@@ -47,8 +47,12 @@ class Config:
     algo: GRPOConfig = field(default_factory=GRPOConfig)
     format_weight: float = 1.0
     """Weight of the think/answer format reward (0 = logged only). Unused for prompt_style=answer."""
-    max_prompt_tokens: int = 1024
-    """Prompts longer than this truncate the episode instead of reaching the engine."""
+    strict_format: bool = False
+    """False: the paper's format regex (accepts two answer blocks, or an answer inside the think
+    block); True: exactly one think block then one answer block (`strict_think_answer_format`)."""
+    max_prompt_tokens: int | None = None
+    """Prompts longer than this truncate the episode instead of reaching the engine; None = the
+    engine's room, run.vllm.max_model_len - algo.max_tokens."""
 
 
 def quick() -> Config:
@@ -104,15 +108,15 @@ def validate(cfg: Config) -> None:
     """Raise RlpostError on a config no run can use (checked before anything is loaded)."""
     cfg.env.validate()
     cfg.algo.validate()
-    if cfg.max_prompt_tokens + cfg.algo.max_tokens > cfg.run.vllm.max_model_len:
-        raise RlpostError(f"max_prompt_tokens ({cfg.max_prompt_tokens}) + algo.max_tokens "
-                          f"({cfg.algo.max_tokens}) exceed run.vllm.max_model_len "
-                          f"({cfg.run.vllm.max_model_len})")
+    if cfg.algo.max_tokens >= cfg.run.vllm.max_model_len:
+        raise RlpostError(f"algo.max_tokens ({cfg.algo.max_tokens}) leaves no room for a prompt "
+                          f"in run.vllm.max_model_len ({cfg.run.vllm.max_model_len})")
 
 
 def rubric(cfg: Config) -> Rubric:
     if cfg.env.prompt_style == "think":
-        return Rubric([think_answer_format], [cfg.format_weight])
+        check = strict_think_answer_format if cfg.strict_format else think_answer_format
+        return Rubric([check], [cfg.format_weight])
     return Rubric()
 
 

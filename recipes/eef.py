@@ -74,7 +74,8 @@ class Config:
     """Sampling temperature of exploration and EEF simulation."""
     max_tokens: int = 48
     """New tokens per action."""
-    max_prompt_tokens: int = 3500
+    max_prompt_tokens: int | None = None
+    """Longest prompt an episode plays on; None = run.vllm.max_model_len - max_tokens."""
     eef_states: int = 5
     """M: states of each failed expert episode the agent is simulated from."""
     eef_samples: int = 2
@@ -99,8 +100,14 @@ class Config:
                   (self.eval_tasks >= 1, "eval_tasks must be >= 1"),
                   (self.n_envs >= 1 and self.iter_epochs >= 1, "n_envs, iter_epochs must be >= 1"),
                   (self.method in ("eef", "rft"), "method must be eef or rft"),
-                  (self.max_prompt_tokens + self.max_tokens <= self.run.vllm.max_model_len,
-                   "max_prompt_tokens + max_tokens exceed run.vllm.max_model_len")]
+                  (self.max_tokens < self.run.vllm.max_model_len,
+                   "max_tokens leaves no room for a prompt in run.vllm.max_model_len"),
+                  # an episode is at most one context long: SFT must take it whole, or the
+                  # decisive last actions get no loss
+                  (self.sft.max_len >= self.run.vllm.max_model_len,
+                   f"sft.max_len ({self.sft.max_len}) is shorter than run.vllm.max_model_len "
+                   f"({self.run.vllm.max_model_len}): the end of long episodes would get no "
+                   "loss; raise sft.max_len or lower the engine's context")]
         for ok, msg in checks:
             if not ok:
                 raise RlpostError(msg)
@@ -108,8 +115,10 @@ class Config:
 
 def quick() -> Config:
     """CPU config on the bundled 135M model (see benchmarks/webshop_eef.py for its numbers)."""
-    cfg = Config(expert_tasks=64, iterations=1, eval_tasks=50, eef_states=4)
+    cfg = Config(expert_tasks=64, iterations=1, eval_tasks=50, eef_states=4,
+                 max_prompt_tokens=3500)
     cfg.run.vllm.max_model_len = 4096
+    cfg.sft.max_len = 4096
     return cfg
 
 
@@ -186,7 +195,7 @@ class AgentTuning:
         result = train_sft(self.policy, to_samples(self.env, data, self.cfg.env.max_history is None),
                            sft, self.tracker, step_offset=self.sft_step)
         self.sft_step += result.steps
-        self.generator.update_weights(self.policy.named_tensors())
+        self.generator.sync_weights(self.policy)
 
     def behaviour_clone(self) -> None:
         self._train([e for e in self.expert if e.success], self.cfg.sft)
@@ -234,7 +243,7 @@ class AgentTuning:
 
     def restore(self, snap: dict) -> None:
         self.policy.model.load_state_dict(snap["weights"])
-        self.generator.update_weights(self.policy.named_tensors())
+        self.generator.sync_weights(self.policy)
         self.solved, self.eef_kept = dict(snap["solved"]), dict(snap["eef_kept"])
         self.sft_step = snap["step"]
 

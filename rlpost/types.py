@@ -7,6 +7,7 @@ are the ones trained on: nothing is re-tokenized between rollout and update.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Hashable
 from typing import Any
 
 
@@ -28,12 +29,16 @@ class Step:
 
     prompt_ids: list[int]
     action_ids: list[int]
-    logprobs: list[float]
-    """Sampling logprobs of `action_ids` as reported by the generator."""
+    sample_logprobs: list[float]
+    """Logprobs of `action_ids` under the generator's sampling distribution, as it reported them."""
     action_text: str
     reward: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
     finish_reason: str = "stop"
+    anchor: Hashable = None
+    """The env's name for the state this step acted from (`obs["anchor"]`): GiGPO's step groups."""
+    advantage: float = 0.0
+    """This step's advantage, written by the trainer (GRPO: its trajectory's; GiGPO: + step term)."""
 
 
 @dataclass
@@ -51,6 +56,7 @@ class Trajectory:
     terminated: bool = False
     truncated: bool = False
     advantage: float = 0.0
+    """Episode-level advantage (GRPO's group-relative one), written by the trainer."""
 
     @property
     def env_reward(self) -> float:

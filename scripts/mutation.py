@@ -38,7 +38,9 @@ MAPPED = {"envs": "rlpost/envs", "recipes": "rlpost/recipes",
           "reward_models": "rlpost/reward_models"}
 """pyproject's package-dir mapping: source folder -> where the staged copy puts it."""
 MODULES = [
-    "rlpost/algos/grpo.py",  # advantages, clipped loss, KL, aggregation, the update and loop
+    "rlpost/algos/losses.py",  # clipped loss, KL, importance weights, aggregation, SFT loss
+    "rlpost/algos/advantages.py",  # group advantages, GiGPO step advantages
+    "rlpost/algos/grpo.py",  # the update and the loop
     "rlpost/algos/batch.py",  # trajectories -> rows, micro-batching, rollout metrics
     "rlpost/checkpoint.py",  # save, resume, task sampler
     "rlpost/rollout.py",  # lockstep multi-turn rollouts and their guards

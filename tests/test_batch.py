@@ -8,19 +8,19 @@ from rlpost.algos.batch import Row, micro_batches, rows_from_trajectories, step_
 from rlpost.types import Step, Trajectory
 
 
-def _step(prompt, action, reward=0.0, valid=True, finish="stop"):
+def _step(prompt, action, reward=0.0, valid=True, finish="stop", advantage=0.0):
     return Step(list(prompt), list(action), [-0.1] * len(action), "a", reward, {"valid": valid},
-                finish)
+                finish, advantage=advantage)
 
 
-def test_rows_one_per_step_with_tokens_sharing_the_trajectory_advantage():
-    t1 = Trajectory(0, 0, [_step([1, 2], [3]), _step([1, 2, 3, 4], []), _step([9], [5, 6])],
-                    advantage=0.5)
-    t2 = Trajectory(1, 1, [_step([7], [8, 8, 8])], advantage=-2.0)
+def test_rows_one_per_step_with_tokens_carrying_the_step_advantage():
+    t1 = Trajectory(0, 0, [_step([1, 2], [3], advantage=0.5), _step([1, 2, 3, 4], []),
+                           _step([9], [5, 6], advantage=0.25)], advantage=9.0)
+    t2 = Trajectory(1, 1, [_step([7], [8, 8, 8], advantage=-2.0)], advantage=9.0)
     rows = rows_from_trajectories([t1, t2, Trajectory(2, 2)])
     assert [(r.prompt_ids, r.action_ids, r.advantage) for r in rows] == [
-        ([1, 2], [3], 0.5), ([9], [5, 6], 0.5), ([7], [8, 8, 8], -2.0)]
-    assert rows[1].sample_logp == [-0.1, -0.1] and rows[0].old_logp is None
+        ([1, 2], [3], 0.5), ([9], [5, 6], 0.25), ([7], [8, 8, 8], -2.0)]
+    assert rows[1].sample_logprobs == [-0.1, -0.1] and rows[0].old_logp is None
 
 
 def _row(prompt, n):

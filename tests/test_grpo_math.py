@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from rlpost.algos.grpo import aggregate, clipped_token_loss, group_advantages, kl_k3
+from rlpost.algos.advantages import group_advantages
+from rlpost.algos.losses import aggregate, clipped_token_loss, kl_k3
 
 
 def test_group_advantages_hand_computed():

@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from rlpost.algos import grpo
+from rlpost.algos import advantages, grpo
 from rlpost.algos.batch import Row
 from rlpost.algos.grpo import GRPOConfig, GRPORun, train, update
 from rlpost.policy import action_logprobs, rows_logprobs
@@ -159,8 +159,8 @@ def test_a_train_step_raises_the_rewarded_action_and_lowers_the_other(tiny_polic
     """negate=True flips the advantages inside the loop (the bug this test exists for) and
     shows the assertion then fails the other way round."""
     if negate:
-        shipped = grpo.group_advantages
-        monkeypatch.setattr(grpo, "group_advantages", lambda *a, **k: -shipped(*a, **k))
+        shipped = advantages.group_advantages
+        monkeypatch.setattr(advantages, "group_advantages", lambda *a, **k: -shipped(*a, **k))
     yes0, no0 = _yes_no_logp(tiny_policy)
     gen = MenuGenerator(tiny_policy.tokenizer)
     cfg = GRPOConfig(steps=1, tasks_per_step=2, group_size=4, lr=1e-3, eval_tasks=0)

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from rlpost.algos import grpo
+from rlpost.algos import advantages
 from rlpost.algos.grpo import GRPOConfig, GRPORun, train
 from rlpost.env import Env
 from rlpost.reward import Rubric
@@ -84,8 +84,8 @@ def _grpo(engine, model_path, run_dir):
 def test_grpo_raises_the_reward_and_negated_advantages_do_not(engine, model_path, tmp_path,
                                                              monkeypatch, negate):
     if negate:
-        shipped = grpo.group_advantages
-        monkeypatch.setattr(grpo, "group_advantages", lambda *a, **k: -shipped(*a, **k))
+        shipped = advantages.group_advantages
+        monkeypatch.setattr(advantages, "group_advantages", lambda *a, **k: -shipped(*a, **k))
     before, after, rewards = _grpo(engine, model_path, tmp_path)
     first, last = sum(rewards[:2]) / 2, sum(rewards[-2:]) / 2
     print(f"negate={negate}: greedy {before:.3f} -> {after:.3f}; sampled reward by step "

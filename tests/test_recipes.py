@@ -30,9 +30,18 @@ def test_invalid_algo_settings_are_rejected_before_loading(capsys, tmp_path):
     from rlpost.recipes import cls_rl
 
     cfg = cls_rl.quick()
-    cfg.algo.max_tokens = 4096
-    with pytest.raises(RlpostError, match="exceed run.vllm.max_model_len"):
+    cfg.algo.max_tokens = 1024
+    with pytest.raises(RlpostError, match=r"algo.max_tokens \(1024\) leaves no room for a prompt"):
         cls_rl.validate(cfg)
+    cfg.algo.max_tokens = 1023
+    cls_rl.validate(cfg)
+    from rlpost.recipes import eef
+
+    cfg = eef.quick()
+    cfg.validate()
+    cfg.sft.max_len = 2048  # the bug case: prompts up to 3,500 tokens trained at 2,048
+    with pytest.raises(RlpostError, match=r"sft.max_len \(2048\) is shorter than"):
+        cfg.validate()
 
 
 def _weighted_logprob(policy, samples) -> float:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rlpost.reward import (Rubric, completion_length, extract_answer, think_answer_format)
+import math
+
+from rlpost.errors import RlpostError
+from rlpost.reward import (Rubric, completion_length, extract_answer, strict_think_answer_format,
+                           think_answer_format)
 from rlpost.types import Step, Trajectory
 
 
@@ -70,6 +74,45 @@ def test_rubric_defaults_and_weight_zero_is_a_metric_only():
 ])
 def test_think_answer_format(text, ok):
     assert think_answer_format([_traj(text)]) == [1.0 if ok else 0.0]
+
+
+# the bug case: duplicated and nested blocks pass the paper's regex, not the strict one
+@pytest.mark.parametrize("text, paper, strict", [
+    ("<think>x</think><answer>cat</answer>", True, True),
+    ("<think>a\nb</think>\n <answer>c\nat</answer>", True, True),
+    ("<think>x</think><answer>dog</answer><answer>cat</answer>", True, False),
+    ("<think>x <answer>dog</answer></think><answer>cat</answer>", True, False),
+    ("<think>x</think><answer>a</answer><think>y</think><answer>b</answer>", True, False),
+    ("<think><think>x</think></think><answer>cat</answer>", True, False),
+    ("<think>x</think><answer>cat</answer> trailing", False, False),
+    ("<think>x</think><answer>cat <think></answer>", True, False),
+    ("<think>x</think> y <answer>cat</answer>", False, False),
+])
+def test_strict_format_rejects_duplicated_and_nested_blocks(text, paper, strict):
+    t = _traj(text)
+    assert (think_answer_format([t]), strict_think_answer_format([t])) == (
+        [float(paper)], [float(strict)])
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_rubric_rejects_non_finite_rewards_naming_the_source(bad):
+    trajs = [_traj("a", rewards=[0.0]), _traj("b", rewards=[1.0])]
+
+    def judge(ts):
+        return [0.0, bad]
+
+    with pytest.raises(RlpostError, match=r"reward judge is (nan|inf|-inf) for a trajectory of task 0"):
+        Rubric([judge])(trajs)
+    trajs[1].steps[0].reward = bad
+    with pytest.raises(RlpostError, match="reward env is"):
+        Rubric()(trajs)
+    with pytest.raises(RlpostError, match="returned 1 values for 2 trajectories"):
+        Rubric([lambda ts: [1.0]])(trajs)
+
+
+def test_rubric_returns_the_totals():
+    trajs = [_traj("a", rewards=[0.5]), _traj("b", rewards=[1.0])]
+    assert Rubric([_first_char_is_a], [2.0])(trajs) == [2.5, 1.0]
 
 
 def test_format_reward_reads_the_whole_multi_turn_completion():

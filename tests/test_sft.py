@@ -242,3 +242,24 @@ def test_validate_rejects(bad):
     with pytest.raises(RlpostError, match=key):
         SFTConfig(**bad).validate()
     SFTConfig().validate()
+
+
+def test_truncation_is_counted_in_samples_and_lost_target_tokens(tiny_policy, capsys):
+    """The bug case: an episode longer than max_len lost its last actions without a word."""
+    long = SFTSample([Message("user", "List colours."),
+                      Message("assistant", "red, green, blue, yellow, purple, orange, pink")], [1.0])
+    short = SFTSample([Message("user", "Hi"), Message("assistant", "Hello")], [1.0])
+    ids, w = tokenize_sample(tiny_policy.tokenizer, long, 10_000)
+    n_target = sum(x > 0 for x in w)
+    cut = len(ids) - 6  # cuts the reply's last tokens and its end-of-turn (the template's
+    lost = sum(x > 0 for x in w[cut:])  # final newline is no target)
+    assert lost == 5
+    res = train_sft(tiny_policy, [long, short], SFTConfig(max_len=cut, epochs=1),
+                    progress=False)
+    assert (res.truncated, res.lost_target_tokens, res.dropped) == (1, 5, 0)
+    assert res.tokens == n_target - 5 + sum(x > 0 for x in tokenize_sample(
+        tiny_policy.tokenizer, short, 10_000)[1])
+    assert f"1 of 2 samples exceed max_len {cut}; 5 target tokens cut off" in capsys.readouterr().err
+    res = train_sft(tiny_policy, [long, short], SFTConfig(max_len=len(ids), epochs=1),
+                    progress=False)
+    assert (res.truncated, res.lost_target_tokens) == (0, 0)

@@ -172,10 +172,10 @@ def test_build_goals_skips_empty_attributes_and_appends_price():
 
 
 def _nouns(monkeypatch, table):
-    """Pin the POS tagger's noun sets, so title scores are exact fractions."""
+    """Pin the POS tagger's noun lists, so title scores are exact fractions."""
     import rlpost.envs.webshop.goal as goal
 
-    monkeypatch.setattr(goal, "title_nouns", lambda title: frozenset(table[title]))
+    monkeypatch.setattr(goal, "title_nouns", lambda title: tuple(table[title]))
 
 
 WANT = [f"n{i}" for i in range(10)]
@@ -195,6 +195,29 @@ def test_type_reward_tiers_at_their_bounds(monkeypatch, shared, matched, r_type,
     r = type_reward(bought, goal)
     assert r["title_score"] == pytest.approx(score) and r["r_type"] == r_type
     assert r["query_match"] is matched and r["category_match"] is False
+
+
+def test_repeated_goal_nouns_count_in_the_denominator(monkeypatch):
+    """The bug case: 'Herbal Tea Tea Bags Box' has 5 nouns (tea twice); a bought product sharing
+    one noun scores 1/5 = 0.2 (r_type 0.5 without a query/category match), not 1/4."""
+    _nouns(monkeypatch, {"goal": ["herbal", "tea", "tea", "bags", "box"],
+                         "bought": ["box", "lid", "lid"]})
+    r = type_reward(_prod(name="bought", query="Query 2", product_category="x › y › z"),
+                    _prod(name="goal"))
+    assert r["title_score"] == pytest.approx(0.2) and r["r_type"] == 0.5
+    # repeats in the bought title do not count twice in the numerator
+    _nouns(monkeypatch, {"goal": ["herbal", "tea", "tea", "bags", "box"],
+                         "bought": ["tea", "tea", "tea"]})
+    r = type_reward(_prod(name="bought", query="Query 2", product_category="x › y › z"),
+                    _prod(name="goal"))
+    assert r["title_score"] == pytest.approx(0.2)
+
+
+def test_title_nouns_keep_order_and_repeats():
+    from rlpost.envs.webshop.goal import title_nouns
+
+    nouns = title_nouns("Herbal Tea Tea Bags Box")
+    assert nouns.count("tea") == 2 and len(nouns) == 5
 
 
 def test_type_reward_below_a_tenth_and_without_goal_nouns(monkeypatch):

@@ -63,9 +63,10 @@ def _nlp():
 
 
 @lru_cache(maxsize=65536)
-def title_nouns(title: str) -> frozenset[str]:
-    """Lower-cased NOUN/PROPN tokens of a product title (cached: titles repeat across episodes)."""
-    return frozenset(t.text.lower() for t in _nlp()(title) if t.pos_ in ("NOUN", "PROPN"))
+def title_nouns(title: str) -> tuple[str, ...]:
+    """Lower-cased NOUN/PROPN tokens of a product title, in order and with repeats (cached:
+    titles repeat across episodes)."""
+    return tuple(t.text.lower() for t in _nlp()(title) if t.pos_ in ("NOUN", "PROPN"))
 
 
 def _ratio(a: str, b: str) -> int:
@@ -75,7 +76,9 @@ def _ratio(a: str, b: str) -> int:
 
 
 def type_reward(product: dict[str, Any], goal: dict[str, Any]) -> dict[str, Any]:
-    """r_type with its parts: query_match, category_match, title_score."""
+    """r_type with its parts: query_match, category_match, title_score. As the original's
+    `get_type_reward`, title_score = |set(bought nouns) & set(goal nouns)| / (number of goal
+    nouns, repeats counted): "Herbal Tea Tea Bags Box" has 5 nouns, not 4."""
     query_match = product["query"] == goal["query"]
     bought = [x.strip() for x in product["product_category"].split("›")]
     wanted = [x.strip() for x in goal["product_category"].split("›")]
@@ -84,7 +87,7 @@ def type_reward(product: dict[str, Any], goal: dict[str, Any]) -> dict[str, Any]
     if not want_nouns:
         title_score = 0.2
     else:
-        title_score = len(title_nouns(product["name"]) & want_nouns) / len(want_nouns)
+        title_score = len(set(title_nouns(product["name"])) & set(want_nouns)) / len(want_nouns)
     r_type = 1.0
     if not (query_match or category_match or title_score > 0.2):
         r_type = 0.5

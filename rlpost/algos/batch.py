@@ -19,7 +19,9 @@ class Row:
     prompt_ids: list[int]
     action_ids: list[int]
     advantage: float
-    sample_logp: list[float]
+    """This step's advantage (broadcast over its action tokens by the loss)."""
+    sample_logprobs: list[float]
+    """[A] the generator's logprobs of `action_ids` (logprob gap, importance-sampling correction)."""
     old_logp: torch.Tensor | None = None
     """[A] behaviour-policy logprobs of `action_ids` for the ratio; None = filled by the update."""
     ref_logp: torch.Tensor | None = None
@@ -27,9 +29,9 @@ class Row:
 
 
 def rows_from_trajectories(trajs: Sequence[Trajectory]) -> list[Row]:
-    """One row per step with at least one action token; steps share their trajectory's advantage."""
+    """One row per step with at least one action token, with the step's advantage."""
     return [
-        Row(s.prompt_ids, s.action_ids, t.advantage, s.logprobs)
+        Row(s.prompt_ids, s.action_ids, s.advantage, s.sample_logprobs)
         for t in trajs
         for s in t.steps
         if s.action_ids

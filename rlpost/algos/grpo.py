@@ -1,20 +1,28 @@
 """GRPO: group-relative advantages and a clipped policy-gradient update, with env rollouts.
 
-Math (pure functions below, shapes in docstrings):
+Math (pure functions in `advantages.py` and `losses.py`, shapes in their docstrings):
 - advantage A_i = (r_i - mean_g r) / (std_g r + eps) over the G samples of a task; with
   ``scale_rewards=False`` (Dr.GRPO) A_i = r_i - mean_g r. Multi-turn: every step of a trajectory
-  shares its trajectory's advantage (task-level).
+  shares its trajectory's advantage (task-level), plus, with ``advantage="gigpo"``, GiGPO's
+  step-level advantage over the steps of the group that act from the same anchor state.
 - per-token loss  l_t = -min(rho_t A, clip(rho_t, 1 - eps_low, 1 + eps_high) A) + beta * KL_t,
   rho_t = exp(logp_t - logp_old_t), KL_t = exp(ref_t - logp_t) - (ref_t - logp_t) - 1 (k3).
 - aggregation: "seq-mean-token-mean" (GRPO), "token-mean" (DAPO), "seq-mean-token-sum-norm"
   (Dr.GRPO: token sum / max_tokens).
+
+With the shipped presets (epochs = minibatches = 1) the update is on-policy: the ratio is 1 and
+clipping never engages, so the step is REINFORCE with a group baseline (plus k3 KL), as
+nanochat's chat_rl says of its own "GRPO". Clipping matters with epochs or minibatches > 1, and
+with the truncated importance-sampling correction of the generator/trainer mismatch (`tis`).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 import typing
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,18 +30,20 @@ from typing import Any, Literal
 
 import torch
 
+from rlpost.algos.advantages import assign_advantages
 from rlpost.algos.batch import Row, micro_batches, rows_from_trajectories, step_metrics
+from rlpost.algos.losses import (LOSS_AGGS, TIS_MODES, LossAgg, TISMode, aggregate,
+                                 clipped_token_loss, kl_k3, tis_weights)
 from rlpost.checkpoint import TaskSampler, load_checkpoint, save_checkpoint
 from rlpost.env import Env
 from rlpost.errors import RlpostError
-from rlpost.generate import GenParams, Generator
+from rlpost.generate import Generator, GenParams
 from rlpost.policy import Policy, rows_logprobs
 from rlpost.reward import Rubric
 from rlpost.rollout import rollout
 from rlpost.track import Progress, Tracker
 
-LossAgg = Literal["seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm"]
-LOSS_AGGS = typing.get_args(LossAgg)
+Estimator = Literal["grpo", "gigpo"]
 
 
 @dataclass
@@ -60,6 +70,21 @@ class GRPOConfig:
     """Ratio clip below: 1 - eps_low."""
     clip_eps_high: float = 0.2
     """Ratio clip above: 1 + eps_high (DAPO raises it, e.g. 0.28)."""
+    dual_clip: float | None = 3.0
+    """Dual clip c: a negative-advantage token's loss is at most c * |A| (verl's clip_ratio_c);
+    None = off."""
+    tis: TISMode | None = None
+    """Truncated importance-sampling correction of the generator/trainer mismatch (TRL's
+    vllm_importance_sampling_mode): token_truncate, token_mask, sequence_truncate, sequence_mask;
+    None = off."""
+    tis_cap: float = 3.0
+    """Upper bound of the importance weights (truncated at, or masked above, this value)."""
+    advantage: Estimator = "grpo"
+    """grpo: the trajectory's group advantage on every step; gigpo: plus the step-level term."""
+    gigpo_gamma: float = 0.95
+    """GiGPO: discount of the step returns (verl-agent's default)."""
+    gigpo_step_weight: float = 1.0
+    """GiGPO: omega, the weight of the step-level advantage (verl-agent's default)."""
     scale_rewards: bool = True
     """Divide advantages by the group std (False = Dr.GRPO)."""
     adv_eps: float = 1e-4
@@ -100,59 +125,16 @@ class GRPOConfig:
                   (self.max_tokens >= 1, "max_tokens must be >= 1"),
                   (self.temperature >= 0, "temperature must be >= 0"),
                   (self.eval_every >= 1 and self.save_every >= 1, "eval_every and save_every must be >= 1"),
-                  (self.loss_agg in LOSS_AGGS, f"loss_agg must be one of {', '.join(LOSS_AGGS)}")]
+                  (self.loss_agg in LOSS_AGGS, f"loss_agg must be one of {', '.join(LOSS_AGGS)}"),
+                  (self.dual_clip is None or self.dual_clip > 1, "dual_clip must be > 1 or None"),
+                  (self.tis is None or self.tis in TIS_MODES,
+                   f"tis must be one of {', '.join(TIS_MODES)} or None"),
+                  (self.tis_cap > 0, "tis_cap must be > 0"),
+                  (self.advantage in typing.get_args(Estimator), "advantage must be grpo or gigpo"),
+                  (0 <= self.gigpo_gamma <= 1, "gigpo_gamma must be in [0, 1]")]
         for ok, message in checks:
             if not ok:
                 raise RlpostError(f"algo: {message}")
-
-
-# --- pure math ---------------------------------------------------------------------------
-
-
-def group_advantages(rewards: torch.Tensor, group_ids: torch.Tensor, scale: bool = True,
-                     eps: float = 1e-4) -> torch.Tensor:
-    """rewards [N], group_ids [N] -> advantages [N]; std is the unbiased group std (as TRL)."""
-    adv = torch.empty_like(rewards)
-    for g in group_ids.unique():
-        m = group_ids == g
-        r = rewards[m]
-        centred = r - r.mean()
-        std = r.std() if r.numel() > 1 else torch.zeros((), dtype=r.dtype)
-        adv[m] = centred / (std + eps) if scale else centred
-    return adv
-
-
-def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """Per-token k3 estimate of KL(pi || ref): exp(d) - d - 1 with d = ref - logp. Shapes equal."""
-    d = ref_logp - logp
-    return torch.exp(d) - d - 1
-
-
-def clipped_token_loss(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
-                       eps_low: float, eps_high: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """logp, old_logp [B, A]; adv [B]. Returns (per-token loss [B, A], clipped flag [B, A])."""
-    ratio = torch.exp(logp - old_logp)
-    a = adv[:, None]
-    unclipped, clipped = ratio * a, torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * a
-    return -torch.min(unclipped, clipped), (clipped < unclipped)
-
-
-def aggregate(per_token: torch.Tensor, mask: torch.Tensor, agg: LossAgg, n_seqs: int,
-              n_tokens: int, max_tokens: int) -> torch.Tensor:
-    """Sum-form aggregation of per_token [B, A] (mask [B, A]) over one micro-batch.
-
-    The normalisers (`n_seqs`, `n_tokens` of the whole minibatch) come from the caller, so the
-    micro-batch losses of a minibatch add up to the full-minibatch loss (exact accumulation).
-    """
-    m = mask.to(per_token.dtype)
-    if agg == "seq-mean-token-mean":
-        per_seq = (per_token * m).sum(-1) / m.sum(-1).clamp(min=1)
-        return per_seq.sum() / n_seqs
-    if agg == "token-mean":
-        return (per_token * m).sum() / max(n_tokens, 1)
-    if agg == "seq-mean-token-sum-norm":
-        return (per_token * m).sum() / (n_seqs * max_tokens)
-    raise ValueError(f"unknown loss_agg {agg!r}")
 
 
 # --- the loop ----------------------------------------------------------------------------
@@ -191,7 +173,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     ref = _reference(model) if cfg.beta > 0 else None  # the initial policy, also on resume
     start = load_checkpoint(run.run_dir, policy, opt, sched, sampler)
     if start:
-        run.generator.update_weights(policy.named_tensors())
+        run.generator.sync_weights(policy)
     max_turns = cfg.max_turns or run.envs[0].max_turns
     gen = GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens)
     evaluate = _make_eval(cfg, run, max_turns)
@@ -209,17 +191,14 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
                         max_prompt_tokens=run.max_prompt_tokens)
         t1 = time.perf_counter()
         run.rubric(trajs)
-        adv = group_advantages(torch.tensor([t.reward for t in trajs], dtype=torch.float64),
-                               torch.tensor([t.group_id for t in trajs]), cfg.scale_rewards,
-                               cfg.adv_eps)
-        for t, a in zip(trajs, adv.tolist()):
-            t.advantage = a
+        assign_advantages(trajs, cfg.advantage, cfg.scale_rewards, cfg.adv_eps,
+                          cfg.gigpo_gamma, cfg.gigpo_step_weight)
         rows = rows_from_trajectories(trajs)
         lr = sched.get_last_lr()[0]  # the rate this step's update uses
         loss_stats = update(cfg, policy, ref, opt, rows)
         sched.step()
         t2 = time.perf_counter()
-        run.generator.update_weights(policy.named_tensors())
+        run.generator.sync_weights(policy)
         t3 = time.perf_counter()
 
         metrics = step_metrics(trajs)
@@ -260,8 +239,14 @@ def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
     detached current logprobs when it is not (ratio 1). `ref_logp` is computed from `ref`.
     Gradients of a minibatch are accumulated over micro-batches of `cfg.micro_batch_size` rows
     with the minibatch's normalisers, so the step does not depend on the micro-batch size.
+    With `cfg.tis` the policy term of each token is weighted by the truncated importance
+    weight of the behaviour (trainer) over the sampling (generator) logprobs.
+    A minibatch whose loss or gradient norm is not finite makes no optimizer step (counted).
     Returns the means over optimizer steps of loss/policy, loss/kl, loss/clip_frac (share of
-    action tokens whose ratio was clipped) and loss/grad_norm (before clipping).
+    action tokens whose ratio was clipped), loss/grad_norm (before clipping), loss/tis_weight;
+    loss/skipped_steps (count); and rollout/logprob_gap and rollout/logprob_gap_max: mean and max
+    |trainer - generator| logprob of the sampled tokens (nats; rows with sampling logprobs;
+    top_p < 1 widens it: the generator's are of the truncated distribution).
     """
     model, pad = policy.model, policy.tokenizer.pad_token_id
     model.train()
@@ -279,8 +264,7 @@ def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
                     lp, _ = rows_logprobs(ref, pairs, pad, policy.device, cfg.temperature)
                     for r, x in zip(mb, lp):
                         r.ref_logp = x[: len(r.action_ids)].detach()
-    stats: dict[str, list[float]] = {"loss/policy": [], "loss/kl": [], "loss/clip_frac": [],
-                                     "loss/grad_norm": []}
+    stats: dict[str, list[float]] = defaultdict(list)
     perm_gen = torch.Generator().manual_seed(len(rows))
     for _ in range(cfg.epochs):
         order = torch.randperm(len(rows), generator=perm_gen).tolist()
@@ -290,7 +274,13 @@ def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
             if not minibatch:
                 continue
             _minibatch_step(cfg, policy, ref is not None, opt, minibatch, stats)
-    return {k: sum(v) / len(v) for k, v in stats.items() if v}
+    out = {k: sum(v) / len(v) for k, v in stats.items() if v}
+    out["loss/skipped_steps"] = float(sum(stats["skipped"]))
+    out.pop("skipped", None)
+    if stats["gap_max"]:
+        out["rollout/logprob_gap_max"] = max(stats["gap_max"])
+    out.pop("gap_max", None)
+    return out
 
 
 def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.optim.Optimizer,
@@ -301,15 +291,29 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
     # them in the normalisers so the loss is the same as computing them
     active = [r for r in minibatch if r.advantage != 0.0 or use_kl]
     opt.zero_grad(set_to_none=True)
-    total, kl_sum, clip_sum, tok_sum = 0.0, 0.0, 0.0, 0
+    total, kl_sum, clip_sum, tok_sum, tis_sum = 0.0, 0.0, 0.0, 0, 0.0
+    gap_sum, gap_max, gap_n = 0.0, 0.0, 0
     for mb in micro_batches(active, cfg.micro_batch_size):
         pairs = [(r.prompt_ids, r.action_ids) for r in mb]
         with policy.autocast_ctx():
             logp, mask = rows_logprobs(policy.model, pairs, policy.tokenizer.pad_token_id,
                                          policy.device, cfg.temperature)
         old = _stack([r.old_logp for r in mb], logp.detach())
+        has_sample = [len(r.sample_logprobs) == len(r.action_ids) for r in mb]
+        sample = _stack([old.new_tensor(r.sample_logprobs) if ok else None
+                         for r, ok in zip(mb, has_sample)], old)
+        gap_mask = mask & old.new_tensor(has_sample, dtype=torch.bool)[:, None]
+        gap = (old - sample).abs()[gap_mask]
+        if gap.numel():
+            gap_sum, gap_n = gap_sum + float(gap.sum()), gap_n + gap.numel()
+            gap_max = max(gap_max, float(gap.max()))
         adv = logp.new_tensor([r.advantage for r in mb])  # logp's dtype and device
-        per_tok, clipped = clipped_token_loss(logp, old, adv, cfg.clip_eps_low, cfg.clip_eps_high)
+        per_tok, clipped = clipped_token_loss(logp, old, adv, cfg.clip_eps_low, cfg.clip_eps_high,
+                                              cfg.dual_clip)
+        if cfg.tis is not None:
+            w = tis_weights(old, sample, mask, cfg.tis, cfg.tis_cap).expand_as(per_tok)
+            per_tok = per_tok * w
+            tis_sum += float(w[mask].sum())
         if use_kl:
             kl = kl_k3(logp, _stack([r.ref_logp for r in mb], torch.zeros_like(logp)))
             per_tok = per_tok + cfg.beta * kl
@@ -319,14 +323,24 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
         total += float(loss.detach())
         clip_sum += float((clipped & mask).sum())
         tok_sum += int(mask.sum())
-    grad_norm = torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), cfg.max_grad_norm)
-    opt.step()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(),
+                                                     cfg.max_grad_norm))
+    if math.isfinite(total) and math.isfinite(grad_norm):
+        opt.step()
+    else:  # a NaN/inf would spread to every weight and into the generator: skip this step
+        opt.zero_grad(set_to_none=True)
+        stats["skipped"].append(1.0)
     stats["loss/policy"].append(total)
-    stats["loss/grad_norm"].append(float(grad_norm))
+    stats["loss/grad_norm"].append(grad_norm)
+    if gap_n:
+        stats["rollout/logprob_gap"].append(gap_sum / gap_n)
+        stats["gap_max"].append(gap_max)
     if tok_sum:
         stats["loss/clip_frac"].append(clip_sum / tok_sum)
         if use_kl:
             stats["loss/kl"].append(kl_sum / tok_sum)
+        if cfg.tis is not None:
+            stats["loss/tis_weight"].append(tis_sum / tok_sum)
 
 
 def _stack(values: list[torch.Tensor | None], default: torch.Tensor) -> torch.Tensor:

@@ -200,6 +200,10 @@ class SFTResult:
     """Weighted target tokens trained on, summed over epochs."""
     dropped: int
     """Samples with no weighted token after truncation (not trained on)."""
+    truncated: int
+    """Samples longer than max_len, cut on the right."""
+    lost_target_tokens: int
+    """Weighted target tokens cut off by that truncation (never trained on)."""
     seconds: float
     """Wall time of `train_sft`."""
 
@@ -290,25 +294,34 @@ def train_sft(policy: Policy, samples: Sequence[SFTSample], cfg: SFTConfig,
               tracker: Tracker | None = None, step_offset: int = 0,
               progress: bool = True) -> SFTResult:
     """Fine-tune `policy` in place on `samples`. Logs sft/loss, sft/lr, sft/grad_norm and
-    sft/tokens at step `step_offset + k` for the k-th optimizer step (k from 1). With cfg.lora
+    sft/tokens at step `step_offset + k` for the k-th optimizer step (k from 1); samples cut by
+    max_len, and their lost target tokens, are counted in the result and reported on stderr. With cfg.lora
     the adapters are merged at the end, so `policy.model` is again a plain HF model with its
     original parameter names. No sample with a weighted token: nothing is trained (steps 0).
     The model is left in eval mode."""
     cfg.validate()
     t0 = time.perf_counter()
     seqs: list[Seq] = []
+    truncated = lost = 0
     for s in samples:
-        seq = tokenize_sample(policy.tokenizer, s, cfg.max_len)
+        ids, weights = tokenize_sample(policy.tokenizer, s, sys.maxsize)
+        if len(ids) > cfg.max_len:
+            truncated += 1
+            lost += sum(w > 0 for w in weights[cfg.max_len :])
+        seq = (ids[: cfg.max_len], weights[: cfg.max_len])
         if _target_weight(seq) > 0:
             seqs.append(seq)
     dropped = len(samples) - len(seqs)
+    if truncated:
+        print(f"rlpost: sft: {truncated} of {len(samples)} samples exceed max_len {cfg.max_len}; "
+              f"{lost} target tokens cut off (raise sft.max_len to train them)", file=sys.stderr)
     per_epoch = -(-len(seqs) // cfg.batch_size)
     total_steps = per_epoch * cfg.epochs
     losses: list[float] = []
     tokens = 0
     if not seqs:
         policy.model.eval()
-        return SFTResult(0, [], 0, dropped, time.perf_counter() - t0)
+        return SFTResult(0, [], 0, dropped, truncated, lost, time.perf_counter() - t0)
 
     flags = {n: p.requires_grad for n, p in policy.model.named_parameters()}
     if cfg.lora:
@@ -354,4 +367,5 @@ def train_sft(policy: Policy, samples: Sequence[SFTSample], cfg: SFTConfig,
             for n, p in policy.model.named_parameters():
                 p.requires_grad_(flags.get(n, p.requires_grad))
         policy.model.eval()
-    return SFTResult(len(losses), losses, tokens, dropped, time.perf_counter() - t0)
+    return SFTResult(len(losses), losses, tokens, dropped, truncated, lost,
+                     time.perf_counter() - t0)

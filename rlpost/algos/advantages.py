@@ -1,0 +1,93 @@
+"""Advantage estimators without a critic, as pure functions.
+
+- `group_advantages`: GRPO's group-relative advantage (Shao et al. 2024, DeepSeekMath, sec. 4.1.2),
+  one per trajectory; Dr.GRPO (Liu et al. 2025) drops the std.
+- `step_returns` and `gigpo_step_advantages`: GiGPO's step-level advantage (Feng et al. 2025,
+  "Group-in-Group Policy Optimization for LLM Agent Training", sec. 4.2, eqs. 5-7; verl-agent's
+  `gigpo/core_gigpo.py`): steps of one group that act from the same anchor state form a step
+  group; each step's discounted return is normalised within its step group. The combined
+  advantage of a step is A^E(trajectory) + omega * A^S(step) (eq. 8).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+
+import torch
+
+from rlpost.types import Trajectory
+
+
+def group_advantages(rewards: torch.Tensor, group_ids: torch.Tensor, scale: bool = True,
+                     eps: float = 1e-4) -> torch.Tensor:
+    """rewards [N], group_ids [N] -> advantages [N]: (r_i - mean_g r) / (std_g r + eps) over the
+    trajectories of a group (std unbiased, as TRL), or r_i - mean_g r with scale=False. A group
+    of one gets advantage 0."""
+    adv = torch.empty_like(rewards)
+    for g in group_ids.unique():
+        m = group_ids == g
+        r = rewards[m]
+        centred = r - r.mean()
+        std = r.std() if r.numel() > 1 else torch.zeros((), dtype=r.dtype)
+        adv[m] = centred / (std + eps) if scale else centred
+    return adv
+
+
+def step_returns(rewards: Sequence[float], gamma: float) -> list[float]:
+    """Discounted return of every step of one trajectory: G_t = r_t + gamma * G_{t+1}
+    (GiGPO eq. 5). rewards: [T] per-step rewards in step order -> [T]."""
+    out, running = [0.0] * len(rewards), 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * running
+        out[t] = running
+    return out
+
+
+def gigpo_step_advantages(returns: Sequence[float], keys: Sequence[Hashable], scale: bool = True,
+                          eps: float = 1e-6) -> list[float]:
+    """Step-level advantages (GiGPO eqs. 6-7): steps with equal `keys` (the pair (group id, anchor
+    state)) form a step group; A^S = (G - mean) / (std + eps) within it (std unbiased; 1 for a
+    group of one, as verl-agent), or G - mean with scale=False. returns, keys: [S] -> [S]."""
+    groups: dict[Hashable, list[int]] = defaultdict(list)
+    for i, k in enumerate(keys):
+        groups[k].append(i)
+    out = [0.0] * len(returns)
+    for idx in groups.values():
+        g = torch.tensor([returns[i] for i in idx], dtype=torch.float64)
+        centred = g - g.mean()
+        std = g.std() if len(idx) > 1 else torch.ones((), dtype=g.dtype)
+        values = centred / (std + eps) if scale else centred
+        for i, v in zip(idx, values.tolist()):
+            out[i] = v
+    return out
+
+
+def assign_advantages(trajs: Sequence[Trajectory], estimator: str = "grpo", scale: bool = True,
+                      eps: float = 1e-4, gamma: float = 0.95, step_weight: float = 1.0) -> None:
+    """Write each trajectory's group advantage to `t.advantage` and each step's to `s.advantage`:
+    the trajectory's (estimator "grpo"), or the trajectory's plus `step_weight` times the
+    step-level advantage of its (group, anchor) step group ("gigpo", discount `gamma`). The step
+    rewards are the env's, with what the Rubric adds to the env reward counted at the last step,
+    so an episode's undiscounted return is its total reward. Raises ValueError on an unknown
+    estimator."""
+    if estimator not in ("grpo", "gigpo"):
+        raise ValueError(f"unknown advantage estimator {estimator!r}")
+    adv = group_advantages(torch.tensor([t.reward for t in trajs], dtype=torch.float64),
+                           torch.tensor([t.group_id for t in trajs]), scale, eps)
+    for t, a in zip(trajs, adv.tolist()):
+        t.advantage = a
+        for s in t.steps:
+            s.advantage = a
+    if estimator == "grpo":
+        return
+    steps, keys, returns = [], [], []
+    for t in trajs:
+        rewards = [s.reward for s in t.steps]
+        if rewards:
+            rewards[-1] += t.reward - sum(rewards)
+        returns += step_returns(rewards, gamma)
+        steps += t.steps
+        keys += [(t.group_id, s.anchor) for s in t.steps]
+    for s, a in zip(steps, gigpo_step_advantages(returns, keys, scale)):
+        s.advantage += step_weight * a
