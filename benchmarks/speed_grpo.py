@@ -29,7 +29,7 @@ def _prompts():
     from rlpost.env import make
     from rlpost.envs.classification import ClassificationConfig
 
-    env = make("rlpost/Classification-v0", ClassificationConfig(dataset="topics"))
+    env = make("rlpost/Classification-v0", ClassificationConfig(dataset="topics")).unwrapped
     out = []
     for task in env.tasks("train")[:TASKS]:
         env.reset(options={"task_id": task})

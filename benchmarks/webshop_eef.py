@@ -38,7 +38,7 @@ def main() -> None:
     seeds = [0] if args.quick else args.seeds
     n_expert, n_eval = (24, 12) if args.quick else (args.expert_tasks, args.eval_tasks)
 
-    from rlpost.envs.webshop.env import WebShopEnv
+    from rlpost.env import make
     from rlpost.envs.webshop.expert import Expert
     from rlpost.generate.vllm import VLLMGenerator
     from rlpost.policy import Policy
@@ -47,8 +47,8 @@ def main() -> None:
 
     base = quick()
     base.expert_tasks, base.eval_tasks = n_expert, n_eval
-    env = WebShopEnv(base.env)
-    test = env.tasks("test")[:n_eval]
+    env = make("rlpost/WebShop-v0", base.env, max_turns=base.max_turns)
+    test = env.unwrapped.tasks("test")[:n_eval]
     hard = [t for t in test if not Expert(base.expert).play(env, t).success]
     engine = VLLMGenerator(Policy(base.run.model).path, base.run.vllm, seed=0)
 

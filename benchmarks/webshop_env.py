@@ -25,15 +25,14 @@ def main() -> None:
     args = ap.parse_args()
     n_eps, n_queries = (100, 100) if args.quick else (600, 1000)
 
-    from rlpost.envs.webshop.engine import load_shop
-    from rlpost.envs.webshop.env import WebShopEnv
+    from rlpost.env import make
     from rlpost.envs.webshop.expert import WEAK_EXPERT, Expert, instruction_query
     from rlpost.envs.webshop.goal import title_nouns
 
     t0 = time.perf_counter()
-    env = WebShopEnv()
+    env = make("rlpost/WebShop-v0")  # the registered 15-action limit
     build_s = time.perf_counter() - t0
-    shop = env.shop
+    shop = env.unwrapped.shop
     t0 = time.perf_counter()
     title_nouns(shop.products[0]["name"])
     spacy_load_s = time.perf_counter() - t0
@@ -45,7 +44,7 @@ def main() -> None:
         shop.search(q)
         lat.append(time.perf_counter() - t0)
 
-    train, test = env.tasks("train"), env.tasks("test")
+    train, test = env.unwrapped.tasks("train"), env.unwrapped.tasks("test")
     rates, steps, secs = {}, 0, 0.0
     for name, expert in (("oracle", Expert()), ("weak", Expert(WEAK_EXPERT))):
         for split, tasks in (("train", train[:n_eps]), ("test", test)):

@@ -40,11 +40,11 @@ def main() -> None:
         for demos in (0, 2):
             cfg = ClassificationConfig(dataset="topics", prompt_style=style, n_test=120, demos=demos)
             envs = [make("rlpost/Classification-v0", cfg) for _ in range(n)]
-            tasks = envs[0].tasks("test")[:n]
+            tasks = envs[0].unwrapped.tasks("test")[:n]
             rubric = Rubric([think_answer_format], [1.0])
             for temp in (0.0, 1.0):
                 trajs = rollout(envs, tasks, 1, engine, policy.encode_chat,
-                                GenParams(temperature=temp, max_tokens=48), max_turns=1)
+                                GenParams(temperature=temp, max_tokens=48))
                 rubric(trajs)
                 m = step_metrics(trajs, prefix="eval")
                 key = f"{style}_demos{demos}_T{temp:g}"

@@ -9,7 +9,7 @@ turn the agent answers in free text; the first integer in it is the guess (`pars
 - A turn without an integer, or with one out of range, is invalid: ``info["valid"] = False``,
   the state (history, messages, observation) is unchanged, reward `invalid_penalty` (-0.1).
 - The env never ends an episode by itself except on success: the length limit is the
-  rollout's ``max_turns`` (class default 6; binary search over 16 values needs at most 5).
+  registered turn limit (6; binary search over 16 values needs at most 5).
 - Stepping after success never raises: reward 0.0, valid False, terminated True.
 
 Tasks: ids ``0 .. n_train-1`` train, ``n_train .. n_train+n_test-1`` test. The secret of task
@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rlpost.env import Env, Observation
+from rlpost.env import Env, Observation, env_config
 from rlpost.types import Message
 
 _INT_RE = re.compile(r"[-+]?\d+")
@@ -85,10 +85,9 @@ def reply_for(guess: int, secret: int) -> str:
 class GuessNumberEnv(Env):
     """Guess the secret number with higher/lower hints; see the module docstring."""
 
-    max_turns = 6
-
-    def __init__(self, config: GuessNumberConfig | None = None):
-        self.cfg = config or GuessNumberConfig()
+    def __init__(self, config: GuessNumberConfig | None = None, **overrides: Any):
+        super().__init__()
+        self.cfg = env_config(GuessNumberConfig, config, overrides)
         if self.cfg.high < 1 or self.cfg.n_train < 1 or self.cfg.n_test < 0:
             raise ValueError("GuessNumberConfig needs high >= 1, n_train >= 1, n_test >= 0")
         self.system = (f"I am thinking of a whole number between 1 and {self.cfg.high}. Find it "
@@ -107,14 +106,15 @@ class GuessNumberEnv(Env):
             return list(range(self.cfg.n_train, self.cfg.n_train + self.cfg.n_test))
         raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
 
-    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[Observation, dict[str, Any]]:
         """Start task ``options["task_id"]`` (else a train task drawn with `seed`), then apply
         ``options["replay"]`` until the episode ends."""
+        super().reset(seed=seed)
         options = options or {}
         task = options.get("task_id")
         if task is None:
-            task = random.Random(seed).randrange(self.cfg.n_train)
+            task = self.draw_task()
         self.task_id = int(task)
         self.secret = secret_for(self.task_id, self.cfg.high)
         self.history, self.done = [], False
@@ -133,8 +133,8 @@ class GuessNumberEnv(Env):
 
     def _obs(self) -> Observation:
         text = self._reply_text(self.history[-1]) if self.history else "Your first guess?"
-        anchor = (self.task_id, tuple(t.guess for t in self.history))
-        return {"text": text, "images": [], "anchor": anchor}
+        anchor = repr((self.task_id, tuple(t.guess for t in self.history)))
+        return {"text": text, "anchor": anchor}
 
     def messages(self) -> list[Message]:
         """System prompt, first question, then (agent text, env reply) per valid guess."""

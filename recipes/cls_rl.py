@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rlpost.algos.grpo import GRPOConfig, GRPORun, train
-from rlpost.env import make
+from rlpost.env import env_tasks, make
 from rlpost.generate import Generator
 from rlpost.envs.classification import ClassificationConfig
 from rlpost.errors import RlpostError
@@ -132,7 +132,8 @@ def main(cfg: Config, name: str = NAME, stop_after: int | None = None,
     n_envs = max(cfg.algo.tasks_per_step * cfg.algo.group_size, min(cfg.algo.eval_tasks, 64))
     envs = [make("rlpost/Classification-v0", cfg.env) for _ in range(n_envs)]
     run = GRPORun(policy=policy, generator=generator, envs=envs, rubric=rubric(cfg),
-                  train_tasks=envs[0].tasks("train"), eval_tasks=envs[0].tasks("test"),
+                  train_tasks=env_tasks(envs[0], "train"),
+                  eval_tasks=env_tasks(envs[0], "test"),
                   tracker=tracker, run_dir=run_dir, seed=cfg.run.seed,
                   max_prompt_tokens=cfg.max_prompt_tokens)
     try:

@@ -44,7 +44,8 @@ from rlpost.algos.sft import SFTConfig, train_sft
 from rlpost.collect.eef import explore_failures, state_indices
 from rlpost.collect.episodes import Episode, best_per_task, to_samples
 from rlpost.collect.rft import Agent, evaluate, explore, play_expert
-from rlpost.envs.webshop.env import WebShopConfig, WebShopEnv
+from rlpost.env import env_tasks, make
+from rlpost.envs.webshop.env import WebShopConfig
 from rlpost.envs.webshop.expert import WEAK_EXPERT, Expert, ExpertConfig
 from rlpost.errors import RlpostError
 from rlpost.generate import Generator
@@ -58,7 +59,9 @@ class Config:
     """Agent tuning on WebShop: behaviour cloning, then RFT or EEF iterations."""
 
     run: RunConfig = field(default_factory=RunConfig)
-    env: WebShopConfig = field(default_factory=lambda: WebShopConfig(max_steps=10))
+    env: WebShopConfig = field(default_factory=WebShopConfig)
+    max_turns: int = 10
+    """Actions per episode (expert, exploration, evaluation) before it is truncated."""
     expert: ExpertConfig = field(default_factory=lambda: copy.deepcopy(WEAK_EXPERT))
     sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=1e-4, epochs=3, batch_size=8))
     """Behaviour cloning (and every iteration when from_base)."""
@@ -99,6 +102,7 @@ class Config:
                    "eef_states and eef_samples must be >= 1"),
                   (self.eval_tasks >= 1, "eval_tasks must be >= 1"),
                   (self.n_envs >= 1 and self.iter_epochs >= 1, "n_envs, iter_epochs must be >= 1"),
+                  (self.max_turns >= 1, "max_turns must be >= 1"),
                   (self.method in ("eef", "rft"), "method must be eef or rft"),
                   (self.max_tokens < self.run.vllm.max_model_len,
                    "max_tokens leaves no room for a prompt in run.vllm.max_model_len"),
@@ -126,7 +130,8 @@ def smoke() -> Config:
     """A few tasks and steps, one page of history (prompts fit 1024 tokens): for tests."""
     cfg = Config(expert_tasks=6, iterations=1, eval_tasks=3, eef_states=2, eef_samples=1,
                  n_envs=8, max_tokens=24)
-    cfg.env = WebShopConfig(max_steps=5, max_history=1)
+    cfg.env = WebShopConfig(max_history=1)
+    cfg.max_turns = 5
     cfg.sft = SFTConfig(lr=1e-4, epochs=1, batch_size=4)
     cfg.run.vllm.max_model_len = 1024
     cfg.max_prompt_tokens = 1000
@@ -141,7 +146,8 @@ def paper() -> Config:
     cfg.run.vllm.max_model_len = 8192
     cfg.run.vllm.kv_cache_gb = 0.0
     cfg.run.vllm.gpu_memory_utilization = 0.4
-    cfg.env = WebShopConfig(max_steps=15, n_test=500, n_val=100)
+    cfg.env = WebShopConfig(n_test=500, n_val=100)
+    cfg.max_turns = 15
     cfg.sft = SFTConfig(lr=2e-4, epochs=3, batch_size=32, lora=True, max_len=8192)
     cfg.max_prompt_tokens = 7000
     return cfg
@@ -159,13 +165,14 @@ class AgentTuning:
 
     def __init__(self, cfg: Config, policy, generator: Generator, tracker=None):
         self.cfg, self.policy, self.generator, self.tracker = cfg, policy, generator, tracker
-        self.env = WebShopEnv(cfg.env)
-        envs = [WebShopEnv(cfg.env) for _ in range(cfg.n_envs)]
-        self.agent = Agent(generator, policy.encode_chat, envs, cfg.env.max_steps, cfg.max_tokens,
+        self.env = make("rlpost/WebShop-v0", cfg.env, max_turns=cfg.max_turns)
+        envs = [make("rlpost/WebShop-v0", cfg.env, max_turns=cfg.max_turns)
+                for _ in range(cfg.n_envs)]
+        self.agent = Agent(generator, policy.encode_chat, envs, cfg.max_tokens,
                            cfg.max_prompt_tokens)
-        train = self.env.tasks("train")
+        train = env_tasks(self.env, "train")
         self.train_tasks = train[: cfg.expert_tasks] if cfg.expert_tasks else train
-        self.eval_tasks = self.env.tasks("test")[: cfg.eval_tasks]
+        self.eval_tasks = env_tasks(self.env, "test")[: cfg.eval_tasks]
         self.expert: list[Episode] = []
         self.solved: dict[int, Episode] = {}
         self.eef_kept: dict[int, Episode] = {}

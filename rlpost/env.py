@@ -1,52 +1,80 @@
-"""Environment contract (gymnasium semantics), the env id registry, and `check_env`.
+"""Environment contract (gymnasium), registration under the ``rlpost`` namespace, `check_env`.
 
-An env is registered as ``rlpost/<Name>-v<k>`` with a string entry point ``"module:Class"``; the
-core never imports an env module directly. Contract:
+Every rlpost env is a `gymnasium.Env` registered in gymnasium's registry as
+``rlpost/<Name>-v<k>`` with its turn limit (gymnasium's ``max_episode_steps``: the one place the
+limit lives). ``gymnasium.make("rlpost/WebShop-v0", max_history=1)`` (after ``import
+rlpost.envs``) or `rlpost.env.make` returns it wrapped in gymnasium's `TimeLimit`. Contract:
 
-- ``reset(seed=None, options=None) -> (obs, info)``; ``options`` may carry ``task_id`` and
-  ``replay`` (a list of actions re-applied deterministically after the reset).
+- ``reset(seed=None, options=None) -> (obs, info)``; ``options`` may carry ``task_id`` (without
+  one, a train task is drawn from ``self.np_random``, seeded by ``seed``) and ``replay`` (a
+  list of actions re-applied deterministically after the reset; the turn limit counts from the
+  state they reach).
 - ``step(action: str) -> (obs, reward, terminated, truncated, info)``. The action is the model's
   raw text; the env parses it. A malformed action never raises: ``info["valid"] = False``, the
   state is unchanged, and the env's own penalty applies (a single-turn env ends the episode
   with its penalty instead, since its one step is the whole episode).
-- ``obs = {"text": str, "images": list, "anchor": hashable}``.
+- ``obs = {"text": str, "anchor": str}``: what the env shows, and a name of the underlying
+  state (equal anchors = the same state: GiGPO's step groups, search). Images travel in the
+  chat (`Message.images`), not in obs.
 - ``info`` always has ``valid``, ``task_id`` and ``reward_components``; ``success`` at the end.
 - ``messages()`` returns the chat the policy sees for its next turn: the env owns its system
-  prompt and how history becomes messages.
+  prompt and how history becomes messages (this, not obs, is the policy's input).
 - ``tasks(split)`` lists the task ids of a split (``"train"``, ``"test"``).
+
+Config: each env takes its config dataclass (``config=``) and/or keyword overrides of its
+fields (gymnasium's ``make(id, **kwargs)`` convention), checked by `env_config`.
 """
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import random
 import string
-from dataclasses import dataclass
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, TypedDict, TypeVar
+
+import gymnasium as gym
+from gymnasium import spaces
 
 from rlpost.errors import RlpostError
 from rlpost.types import Message
 
+NAMESPACE = "rlpost"
+
 
 class Observation(TypedDict):
     text: str
-    images: list[Any]
-    anchor: Any
+    anchor: str
 
 
-class Env:
-    """Base class: subclasses implement `reset`, `step`, `messages` and `tasks`."""
+class TextSpace(spaces.Text):
+    """Any string of at most `max_length` characters (gymnasium's Text space restricts the
+    characters to a charset; model text and web pages use all of Unicode). `sample()` draws
+    alphanumeric strings, as Text does."""
 
-    max_turns: ClassVar[int] = 1
-    """Default episode length limit used by rollouts when the caller gives none."""
+    def __init__(self, max_length: int, min_length: int = 0):
+        super().__init__(max_length, min_length=min_length)
 
-    def reset(
-        self, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Observation, dict[str, Any]]:
-        raise NotImplementedError
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
 
-    def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        raise NotImplementedError
+
+MAX_OBS_CHARS = 1 << 20
+MAX_ACTION_CHARS = 1 << 12
+
+
+def text_observation_space() -> spaces.Dict:
+    return spaces.Dict({"text": TextSpace(MAX_OBS_CHARS), "anchor": TextSpace(MAX_OBS_CHARS)})
+
+
+class Env(gym.Env):
+    """Base class: subclasses implement `reset` (calling ``super().reset(seed=seed)``), `step`,
+    `messages` and `tasks`; spaces and metadata are set here."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(self) -> None:
+        self.observation_space = text_observation_space()
+        self.action_space = TextSpace(MAX_ACTION_CHARS)
 
     def messages(self) -> list[Message]:
         raise NotImplementedError
@@ -54,55 +82,78 @@ class Env:
     def tasks(self, split: str) -> list[Any]:
         raise NotImplementedError
 
-    def close(self) -> None:
-        pass
+    def draw_task(self) -> Any:
+        """A train task drawn with `self.np_random` (call after ``super().reset(seed=...)``)."""
+        train = self.tasks("train")
+        return train[int(self.np_random.integers(len(train)))]
 
 
-@dataclass(frozen=True)
-class EnvSpec:
-    id: str
-    entry_point: str
+C = TypeVar("C")
 
 
-_REGISTRY: dict[str, EnvSpec] = {}
+def env_config(cls: type[C], config: C | None, overrides: dict[str, Any]) -> C:
+    """`config` (or the defaults of `cls`) with `overrides` of its fields applied.
+    Raises RlpostError naming an unknown field."""
+    base = config if config is not None else cls()
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise RlpostError(f"{cls.__name__} has no field {', '.join(unknown)}; "
+                          f"fields: {', '.join(sorted(names))}")
+    return dataclasses.replace(base, **overrides) if overrides else base
 
 
-def register(env_id: str, entry_point: str) -> None:
-    """Register `env_id` (``rlpost/<Name>-v<k>``) to a ``"module:Class"`` entry point."""
-    _REGISTRY[env_id] = EnvSpec(env_id, entry_point)
-
-
-def registered() -> list[str]:
-    _load_builtin_envs()
-    return sorted(_REGISTRY)
+def register(env_id: str, entry_point: str, max_turns: int) -> None:
+    """Register `env_id` (``rlpost/<Name>-v<k>``) in gymnasium's registry with its entry point
+    (``"module:Class"``, imported on first make) and its default turn limit."""
+    if not env_id.startswith(NAMESPACE + "/"):
+        raise ValueError(f"rlpost env ids live in the {NAMESPACE!r} namespace: {env_id!r}")
+    gym.register(id=env_id, entry_point=entry_point, max_episode_steps=max_turns)
 
 
 def _load_builtin_envs() -> None:
-    importlib.import_module("rlpost.envs")
+    import rlpost.envs  # noqa: F401  (registers the built-in envs)
 
 
-def env_class(env_id: str) -> type[Env]:
-    if env_id not in _REGISTRY:
-        _load_builtin_envs()
-    if env_id not in _REGISTRY:
-        raise RlpostError(f"unknown env {env_id!r}; registered: {', '.join(sorted(_REGISTRY))}")
-    module, _, name = _REGISTRY[env_id].entry_point.partition(":")
-    return getattr(importlib.import_module(module), name)
+def registered() -> list[str]:
+    """Ids of the registered rlpost envs (built-in ones included)."""
+    _load_builtin_envs()
+    return sorted(k for k in gym.registry if k.startswith(NAMESPACE + "/"))
 
 
-def make(env_id: str, config: Any = None) -> Env:
-    """Instantiate a registered env; `config` is the env's own config dataclass (or None)."""
-    cls = env_class(env_id)
-    return cls() if config is None else cls(config)
+def make(env_id: str, config: Any = None, max_turns: int | None = None) -> gym.Env:
+    """`gymnasium.make` of a registered env with its config dataclass (or None for the
+    defaults); `max_turns` overrides the registered turn limit. Raises RlpostError on an
+    unknown id."""
+    if env_id not in registered():
+        raise RlpostError(f"unknown env {env_id!r}; registered: {', '.join(registered())}")
+    kwargs = {} if config is None else {"config": config}
+    return gym.make(env_id, max_episode_steps=max_turns, **kwargs)
+
+
+def turn_limit(env: gym.Env) -> int | None:
+    """The limit of the outermost `TimeLimit` wrapper of `env`; None when there is none."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env._max_episode_steps
+        env = env.env
+    return None
+
+
+def chat(env: gym.Env) -> list[Message]:
+    """The env's `messages()`, through any wrappers (a wrapper may provide them itself)."""
+    return env.get_wrapper_attr("messages")()
+
+
+def env_tasks(env: gym.Env, split: str) -> list[Any]:
+    """The env's `tasks(split)`, through any wrappers."""
+    return env.get_wrapper_attr("tasks")(split)
 
 
 def _check_obs(obs: Any, where: str) -> None:
     assert isinstance(obs, dict), f"{where}: obs must be a dict, got {type(obs).__name__}"
-    for key in ("text", "images", "anchor"):
-        assert key in obs, f"{where}: obs lacks {key!r}"
-    assert isinstance(obs["text"], str), f"{where}: obs['text'] must be str"
-    assert isinstance(obs["images"], list), f"{where}: obs['images'] must be a list"
-    hash(obs["anchor"])
+    for key in ("text", "anchor"):
+        assert isinstance(obs.get(key), str), f"{where}: obs[{key!r}] must be a str"
 
 
 def _check_info(info: Any, where: str) -> None:
@@ -124,26 +175,28 @@ def _garbage(rng: random.Random) -> str:
     return rng.choice(kinds)
 
 
-def check_env(env: Env, n_random_actions: int = 200, seed: int = 0) -> None:
-    """Assert that `env` honours the contract above. Raises AssertionError on a violation.
+def check_env(env: gym.Env, n_random_actions: int = 200, seed: int = 0) -> None:
+    """Assert that `env` (wrapped or not) honours rlpost's contract above; gymnasium's own
+    checker (`gymnasium.utils.env_checker.check_env`) covers the gymnasium API. Raises
+    AssertionError on a violation.
 
     Checks: task splits exist; reset is deterministic for a (seed, task); observations and info
     have the required keys; `messages()` is a non-empty chat; garbage actions never raise, are
     flagged invalid or handled as the env defines, and a replayed prefix reaches the same state.
     """
     rng = random.Random(seed)
-    train, test = env.tasks("train"), env.tasks("test")
+    train, test = env_tasks(env, "train"), env_tasks(env, "test")
     assert train and test, "env must list train and test tasks"
     task = train[0]
     obs, info = env.reset(seed=seed, options={"task_id": task})
     _check_obs(obs, "reset")
     _check_info(info, "reset")
     assert info["task_id"] == task, "reset must honour options['task_id']"
-    msgs = env.messages()
+    msgs = chat(env)
     assert msgs and all(isinstance(m, Message) for m in msgs), "messages() must be list[Message]"
     obs2, _ = env.reset(seed=seed, options={"task_id": task})
     assert obs2["text"] == obs["text"], "reset with the same seed and task must be deterministic"
-    assert [m.content for m in env.messages()] == [m.content for m in msgs]
+    assert [m.content for m in chat(env)] == [m.content for m in msgs]
 
     done, actions = False, []
     for i in range(n_random_actions):

@@ -2,8 +2,9 @@
 
 G copies of each task are reset with the same task and seed. Each turn makes ONE batched
 generate call for all live episodes (token ids in, token ids + logprobs out), steps every env
-with the model's raw text, and drops finished episodes from the batch. Episodes still running
-after `max_turns` turns, or whose next prompt would not fit the context, are truncated: the
+with the model's raw text, and drops finished episodes from the batch. Episodes end when their
+env terminates or truncates them (the turn limit is the env's `TimeLimit`, set at registration
+or by `rlpost.env.make`); episodes whose next prompt would not fit the context are truncated: the
 context limit is the generator's `max_model_len - params.max_tokens` unless the caller sets a
 lower `max_prompt_tokens`, so one over-long episode never makes the engine reject the batch.
 """
@@ -13,35 +14,43 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rlpost.env import Env
+import gymnasium as gym
+
+from rlpost.env import chat, turn_limit
 from rlpost.generate import Generator, GenParams
 from rlpost.types import Message, Step, Trajectory
 
 
 def rollout(
-    envs: Sequence[Env],
+    envs: Sequence[gym.Env],
     tasks: Sequence[Any],
     group_size: int,
     generator: Generator,
     encode: Callable[[list[Message]], list[int]],
     params: GenParams,
-    max_turns: int,
     seed: int = 0,
     max_prompt_tokens: int | None = None,
     prefixes: Sequence[Sequence[str]] | None = None,
 ) -> list[Trajectory]:
     """Play `group_size` episodes of every task; returns trajectories in (task, copy) order.
 
-    envs: at least len(tasks) * group_size env instances (reused across calls).
+    envs: at least len(tasks) * group_size env instances (reused across calls), each with a
+    turn limit (gymnasium's `TimeLimit`: made by `rlpost.env.make` / `gymnasium.make`).
     encode: chat messages -> prompt token ids (the policy's chat template).
     max_prompt_tokens: longest prompt to generate from; None = what the generator's context
-    leaves for `params.max_tokens` new tokens. Raises ValueError if nothing is left.
+    leaves for `params.max_tokens` new tokens.
     prefixes: per task, actions replayed after the reset (``options["replay"]``): the episode
     starts from the state they reach (EEF simulates the agent from states of expert episodes).
+    Raises ValueError when envs are too few, an env has no turn limit (the rollout would not
+    end), or the context leaves no room for a prompt.
     """
     n = len(tasks) * group_size
     if len(envs) < n:
         raise ValueError(f"rollout needs {n} envs, got {len(envs)}")
+    for env in envs[:n]:
+        if turn_limit(env) is None:
+            raise ValueError(f"{env} has no turn limit: make it with rlpost.env.make or "
+                             "gymnasium.make, or wrap it in gymnasium.wrappers.TimeLimit")
     limit = generator.max_model_len - params.max_tokens
     if max_prompt_tokens is not None:
         limit = min(limit, max_prompt_tokens)
@@ -60,8 +69,8 @@ def rollout(
             trajs.append(Trajectory(task_id=task, group_id=g))
 
     live = list(range(n))
-    for _ in range(max_turns):
-        prompts = {i: encode(envs[i].messages()) for i in live}
+    while live:
+        prompts = {i: encode(chat(envs[i])) for i in live}
         for i in [i for i in live if len(prompts[i]) > limit]:
             trajs[i].truncated = True
         live = [i for i in live if not trajs[i].truncated]
@@ -76,12 +85,12 @@ def rollout(
                      c.finish_reason, anchor=anchors[i])
             )
             anchors[i] = obs["anchor"]
+            # a TimeLimit also flags the terminating step truncated when it is the last allowed
+            terminated, truncated = bool(terminated), bool(truncated) and not terminated
             trajs[i].terminated, trajs[i].truncated = terminated, truncated
             if not (terminated or truncated):
                 still_live.append(i)
         live = still_live
-    for i in live:
-        trajs[i].truncated = True
     for t in trajs:
         t.success = bool(t.final_info.get("success"))
     return trajs

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from gymnasium.wrappers import TimeLimit
 
 from rlpost.env import Env
 from rlpost.generate import Completion
@@ -37,8 +38,6 @@ def build_tiny_model(bundled_path: str, dest: Path, seed: int = 0) -> str:
 class ChoiceEnv(Env):
     """One turn: the prompt names a task; reward 1.0 for the action YES, 0.0 for anything else."""
 
-    max_turns = 1
-
     def __init__(self, n_tasks: int = 8, n_test: int = 0):
         self.n_tasks, self.n_test, self.task, self.resets = n_tasks, n_test, None, []
 
@@ -63,6 +62,12 @@ class ChoiceEnv(Env):
         if split == "train":
             return list(range(self.n_tasks))
         return list(range(100, 100 + self.n_test))
+
+
+def limited(env: Env, turns: int = 1) -> TimeLimit:
+    """`env` with gymnasium's turn limit, as rollouts require (rlpost.env.make adds it to
+    registered envs)."""
+    return TimeLimit(env, turns)
 
 
 class MenuGenerator:

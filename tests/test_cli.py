@@ -53,9 +53,9 @@ def test_bad_overrides(capsys, args, message):
 
 def test_overrides_and_yaml_roundtrip(tmp_path):
     cfg = apply_overrides(cls_rl.quick(), ["--algo.lr", "3e-6", "--algo.scale_rewards=false",
-                                           "--run.track", "jsonl", "--algo.max_turns", "none"])
+                                           "--run.track", "jsonl", "--algo.dual_clip", "none"])
     assert cfg.algo.lr == 3e-6 and cfg.algo.scale_rewards is False
-    assert cfg.run.track == ("jsonl",) and cfg.algo.max_turns is None
+    assert cfg.run.track == ("jsonl",) and cfg.algo.dual_clip is None
     save_yaml(cfg, tmp_path / "c.yaml")
     again = load_yaml(cls_rl.quick(), tmp_path / "c.yaml")
     assert again == cfg

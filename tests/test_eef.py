@@ -10,7 +10,7 @@ from rlpost.algos.sft import tokenize_sample
 from rlpost.collect.eef import Label, important_state, label_actions, splice, state_indices
 from rlpost.collect.episodes import Episode, best_per_task, to_samples
 from rlpost.envs.webshop.env import WebShopConfig, WebShopEnv
-from rlpost.envs.webshop.expert import Expert
+from rlpost.envs.webshop.expert import MAX_STEPS, Expert
 
 B, H, N = Label.BENEFICIAL, Label.HARMFUL, Label.NEUTRAL
 
@@ -270,7 +270,7 @@ def _oracle_from(env, task, prefix) -> float:
     env.reset(options={"task_id": task, "replay": list(prefix)})
     oracle, goal = Expert(), env.goal
     query = instruction_query(goal["instruction_text"])
-    for _ in range(env.config.max_steps):
+    for _ in range(MAX_STEPS):
         action = oracle._next(env, goal, query, set(), False, True)
         if action == "search-again":
             return 0.0

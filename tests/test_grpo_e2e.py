@@ -38,13 +38,14 @@ def test_two_multi_turn_grpo_steps_train_save_log_and_sync_the_engine(
     from rlpost.types import Message
 
     cfg = GRPOConfig(steps=2, tasks_per_step=2, group_size=4, lr=1e-4, beta=0.04, max_tokens=8,
-                     max_turns=3, eval_every=2, eval_tasks=4, save_every=2, micro_batch_size=8)
-    envs = [make("rlpost/GuessNumber-v0") for _ in range(8)]
+                     eval_every=2, eval_tasks=4, save_every=2, micro_batch_size=8)
+    envs = [make("rlpost/GuessNumber-v0", max_turns=3) for _ in range(8)]
     run_dir = tmp_path / "run"
     tracker = Tracker(run_dir, backends=("jsonl",))
     run = GRPORun(policy=policy, generator=engine, envs=envs,
-                  rubric=Rubric([completion_length], [-0.01]), train_tasks=envs[0].tasks("train"),
-                  eval_tasks=envs[0].tasks("test"), tracker=tracker, run_dir=run_dir)
+                  rubric=Rubric([completion_length], [-0.01]),
+                  train_tasks=envs[0].unwrapped.tasks("train"),
+                  eval_tasks=envs[0].unwrapped.tasks("test"), tracker=tracker, run_dir=run_dir)
     result = train(cfg, run)
     tracker.finish()
 
@@ -108,7 +109,7 @@ def test_interrupted_run_resumes_with_step_optimizer_and_sampler(tmp_path, engin
     adam_steps = {float(s["step"]) for s in trainer["optimizer"]["state"].values()}
     assert adam_steps == {3.0}, "optimizer state must carry over the resume"
     # the task sampler continued its stream: step 3 drew what an uninterrupted run draws
-    env = make("rlpost/Classification-v0", cfg.env)
+    env = make("rlpost/Classification-v0", cfg.env).unwrapped
     sampler = TaskSampler(env.tasks("train"), seed=cfg.run.seed)
     draws = [sampler.sample(cfg.algo.tasks_per_step) for _ in range(3)]
     samples = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]

@@ -20,7 +20,8 @@ from rlpost.policy import action_logprobs, rows_logprobs
 from rlpost.reward import Rubric
 from rlpost.track import Tracker, read_metrics
 from rlpost.types import Message
-from scripted import NO, YES, ChoiceEnv, MenuGenerator
+from rlpost.env import env_tasks, turn_limit
+from scripted import NO, YES, ChoiceEnv, MenuGenerator, limited
 
 BIG = 1e9  # max_grad_norm that never clips
 
@@ -142,9 +143,11 @@ def _train(policy, generator, run_dir, cfg, stop_after=None, resume_step=None, n
            envs=None, max_prompt_tokens=None, out=None):
     """Train on ChoiceEnv; returns the logged metrics (train's own result goes to out[0])."""
     envs = envs or [ChoiceEnv(n_test=n_test) for _ in range(cfg.tasks_per_step * cfg.group_size)]
+    envs = [e if turn_limit(e) else limited(e) for e in envs]
     with Tracker(run_dir, backends=("jsonl",), resume_step=resume_step) as tracker:
         run = GRPORun(policy=policy, generator=generator, envs=envs, rubric=Rubric(),
-                      train_tasks=envs[0].tasks("train"), eval_tasks=envs[0].tasks("test"),
+                      train_tasks=env_tasks(envs[0], "train"),
+                      eval_tasks=env_tasks(envs[0], "test"),
                       tracker=tracker, run_dir=run_dir, seed=3,
                       max_prompt_tokens=max_prompt_tokens)
         result = train(cfg, run, stop_after=stop_after)
@@ -458,18 +461,17 @@ def test_saves_every_k_steps_and_at_the_end_and_a_finished_run_is_a_no_op(tiny_p
     assert out == [{}] and [r["step"] for r in rows] == [0, 1, 2, 3]
 
 
-def test_the_configured_turn_limit_overrides_the_envs(tiny_policy, tmp_path):
-    """GuessNumber (limit 6) never ends on the menu's answers (no number in them): episodes run
-    to the configured max_turns, else to the env's own limit."""
+def test_the_turn_limit_given_to_make_overrides_the_registered_one(tiny_policy, tmp_path):
+    """GuessNumber (registered limit 6) never ends on the menu's answers (no number in them):
+    episodes run to the limit given to make, else to the registered one."""
     from rlpost.env import make
 
     for max_turns, turns in ((2, 2.0), (None, 6.0)):
-        envs = [make("rlpost/GuessNumber-v0") for _ in range(4)]
-        cfg = GRPOConfig(steps=1, tasks_per_step=2, group_size=2, eval_tasks=0,
-                         max_turns=max_turns)
+        envs = [make("rlpost/GuessNumber-v0", max_turns=max_turns) for _ in range(4)]
+        cfg = GRPOConfig(steps=1, tasks_per_step=2, group_size=2, eval_tasks=0)
         with Tracker(tmp_path / str(max_turns), backends=("jsonl",)) as tracker:
             run = GRPORun(policy=tiny_policy, generator=MenuGenerator(tiny_policy.tokenizer),
-                          envs=envs, rubric=Rubric(), train_tasks=envs[0].tasks("train"),
+                          envs=envs, rubric=Rubric(), train_tasks=env_tasks(envs[0], "train"),
                           eval_tasks=[], tracker=tracker, run_dir=tmp_path / str(max_turns))
             train(cfg, run)
         row = read_metrics(tmp_path / str(max_turns))[1]

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from rlpost.env import make
+from rlpost.env import make, turn_limit
 from rlpost.envs.guess_number import (GuessNumberConfig, GuessNumberEnv, parse_guess, reply_for,
                                       secret_for)
 
@@ -51,7 +51,7 @@ def test_replies_rewards_and_messages():
     obs, r, term, trunc, info = env.step(" I think 8 ")
     assert (r, term, trunc, info["valid"], info["reply"]) == (0.0, False, False, True, "higher")
     assert obs["text"] == "The secret number is higher than 8. Your next guess?"
-    assert obs["anchor"] == (task, (8,))
+    assert obs["anchor"] == repr((task, (8,)))
     _, r, _, _, info = env.step("14")
     assert info["reply"] == "lower" == reply_for(14, 11) and r == 0.0
 
@@ -82,7 +82,8 @@ def test_invalid_turn_leaves_state_unchanged():
 
 def test_binary_search_solves_every_task_within_max_turns():
     env = make("rlpost/GuessNumber-v0")
-    assert env.max_turns == 6
+    assert turn_limit(env) == 6
+    env = env.unwrapped
     for t in env.tasks("train")[:16] + env.tasks("test"):
         env.reset(options={"task_id": t})
         assert len(_solve(env)) <= 5

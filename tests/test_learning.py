@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from gymnasium.wrappers import TimeLimit
 
 from rlpost.algos import advantages
 from rlpost.algos.grpo import GRPOConfig, GRPORun, train
@@ -40,8 +41,6 @@ _ONE_WORD = re.compile(r"\W*[A-Za-z][\w'-]*\W*")
 class OneWord(Env):
     """One turn: reward 1.0 when the reply is one word (punctuation around it allowed)."""
 
-    max_turns = 1
-
     def reset(self, seed=None, options=None):
         self.task = (options or {}).get("task_id", 0)
         obs = {"text": QUESTIONS[self.task], "images": [], "anchor": self.task}
@@ -69,10 +68,11 @@ def _grpo(engine, model_path, run_dir):
 
     seed_everything(0)
     policy = Policy(model_path)
-    envs = [OneWord() for _ in range(CFG.tasks_per_step * CFG.group_size)]
+    envs = [TimeLimit(OneWord(), 1) for _ in range(CFG.tasks_per_step * CFG.group_size)]
     with Tracker(run_dir, backends=("jsonl",)) as tracker:
         run = GRPORun(policy=policy, generator=engine, envs=envs, rubric=Rubric(),
-                      train_tasks=envs[0].tasks("train"), eval_tasks=envs[0].tasks("test"),
+                      train_tasks=envs[0].unwrapped.tasks("train"),
+                      eval_tasks=envs[0].unwrapped.tasks("test"),
                       tracker=tracker, run_dir=run_dir, seed=0)
         train(CFG, run)
     rows = read_metrics(run_dir)

@@ -136,7 +136,7 @@ def test_an_eef_iteration_keeps_and_trains_on_a_spliced_episode(tiny_policy, mon
                        eef_neutral_weight=0.1, eef_harmful_weight=0.2, temperature=0.9)
     cfg.run.seed = 4
     won, failed = run.train_tasks
-    env = run.env
+    env = run.env.unwrapped
     assert _oracle_from(env, failed, run.expert[1].actions[:1]) == 1.0
     spliced = Episode(failed, list(env.actions), 1.0, True, "eef", [1.0] * len(env.actions))
     calls = []

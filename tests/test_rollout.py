@@ -1,6 +1,7 @@
 """Lockstep multi-turn rollouts against a scripted generator (no model)."""
 
 import pytest
+from gymnasium.wrappers import TimeLimit
 
 from rlpost.env import Env
 from rlpost.generate import Completion, GenParams
@@ -10,8 +11,6 @@ from rlpost.types import Message
 
 class Counter(Env):
     """Multi-turn toy env: the agent must say the numbers target-2, target-1, target in order."""
-
-    max_turns = 5
 
     def reset(self, seed=None, options=None):
         self.target, self.said = int(options["task_id"]), []
@@ -62,10 +61,10 @@ def encode(messages):
 
 
 def test_lockstep_multi_turn_groups():
-    envs = [Counter() for _ in range(6)]
+    envs = limited([Counter() for _ in range(6)])
     gen = ScriptedGenerator()
     trajs = rollout(envs, [5, 9], group_size=3, generator=gen, encode=encode,
-                    params=GenParams(), max_turns=5)
+                    params=GenParams())
     assert len(trajs) == 6 and [t.group_id for t in trajs] == [0, 0, 0, 1, 1, 1]
     assert [t.task_id for t in trajs] == [5, 5, 5, 9, 9, 9]
     # three turns each, and ONE batched generate call per turn over all live episodes
@@ -77,18 +76,18 @@ def test_lockstep_multi_turn_groups():
         assert t.steps[0].sample_logprobs == [-0.5, -0.5, -0.5]
 
 
-def test_max_turns_truncates_and_finished_episodes_leave_the_batch():
-    envs = [Counter() for _ in range(2)]
+def test_the_turn_limit_truncates_and_finished_episodes_leave_the_batch():
+    envs = limited([Counter() for _ in range(2)], 4)
     gen = ScriptedGenerator(stubborn=True)
-    trajs = rollout(envs, [5, 7], 1, gen, encode, GenParams(), max_turns=4)
+    trajs = rollout(envs, [5, 7], 1, gen, encode, GenParams())
     assert gen.calls == [2, 2, 2, 2]
     assert all(t.truncated and not t.terminated and len(t.steps) == 4 for t in trajs)
     assert not any(t.success for t in trajs)
 
 
 def test_overlong_prompt_truncates_episode():
-    envs = [Counter()]
-    trajs = rollout(envs, [5], 1, ScriptedGenerator(), encode, GenParams(), max_turns=3,
+    envs = limited([Counter()], 3)
+    trajs = rollout(envs, [5], 1, ScriptedGenerator(), encode, GenParams(),
                     max_prompt_tokens=2)
     assert trajs[0].truncated and trajs[0].steps == [] and trajs[0].success is False
 
@@ -103,10 +102,16 @@ class Recording(Counter):
         self.resets.append((seed, dict(options)))
         return super().reset(seed, options)
 
+
     def step(self, action):
         obs, r, term, trunc, info = super().step(action)
         trunc = self.truncate_after is not None and len(self.said) >= self.truncate_after
         return obs, r, term, trunc, info
+
+
+def limited(envs, n=5):
+    """The envs with a turn limit of n (gymnasium's TimeLimit), as rollouts require."""
+    return [TimeLimit(e, n) for e in envs]
 
 
 def growing(messages):
@@ -116,36 +121,36 @@ def growing(messages):
 
 
 def test_prompt_guard_boundary_is_inclusive():
-    fits = rollout([Counter()], [5], 1, ScriptedGenerator(), encode, GenParams(), 3,
+    fits = rollout(limited([Counter()], 3), [5], 1, ScriptedGenerator(), encode, GenParams(),
                    max_prompt_tokens=3)
     assert not fits[0].truncated and fits[0].terminated and len(fits[0].steps) == 3
 
 
 def test_prompt_guard_truncates_mid_episode_and_the_rest_of_the_batch_goes_on():
     # prompts have 3, 4, 5 tokens on turns 1-3: with a limit of 4 the third turn never starts
-    envs = [Counter(), Counter()]
+    envs = limited([Counter(), Counter()])
     gen = ScriptedGenerator()
-    trajs = rollout(envs, [5, 7], 1, gen, growing, GenParams(), 5, max_prompt_tokens=4)
+    trajs = rollout(envs, [5, 7], 1, gen, growing, GenParams(), max_prompt_tokens=4)
     assert gen.calls == [2, 2]
     for t in trajs:
         assert t.truncated and not t.terminated and len(t.steps) == 2 and not t.success
-    trajs = rollout(envs, [5, 7], 1, ScriptedGenerator(), growing, GenParams(), 5,
+    trajs = rollout(envs, [5, 7], 1, ScriptedGenerator(), growing, GenParams(),
                     max_prompt_tokens=5)
     assert all(t.terminated and not t.truncated and len(t.steps) == 3 for t in trajs)
 
 
-def test_max_turns_boundary():
-    exact = rollout([Counter()], [9], 1, ScriptedGenerator(), encode, GenParams(), max_turns=3)
+def test_turn_limit_boundary():
+    exact = rollout(limited([Counter()], 3), [9], 1, ScriptedGenerator(), encode, GenParams())
     assert exact[0].terminated and not exact[0].truncated and exact[0].success
-    short = rollout([Counter()], [9], 1, ScriptedGenerator(), encode, GenParams(), max_turns=2)
+    short = rollout(limited([Counter()], 2), [9], 1, ScriptedGenerator(), encode, GenParams())
     assert short[0].truncated and not short[0].terminated and len(short[0].steps) == 2
     assert not short[0].success
 
 
 def test_env_truncation_ends_the_episode():
     gen = ScriptedGenerator(stubborn=True)
-    trajs = rollout([Recording(truncate_after=2), Recording()], [5, 7], 1, gen, encode,
-                    GenParams(), max_turns=4)
+    trajs = rollout(limited([Recording(truncate_after=2), Recording()], 4), [5, 7], 1, gen,
+                    encode, GenParams())
     assert gen.calls == [2, 2, 1, 1]
     assert trajs[0].truncated and len(trajs[0].steps) == 2
     assert trajs[1].truncated and len(trajs[1].steps) == 4
@@ -153,7 +158,7 @@ def test_env_truncation_ends_the_episode():
 
 def test_reset_seeds_options_and_recorded_steps():
     envs = [Recording() for _ in range(4)]
-    trajs = rollout(envs, [5, 7], 2, ScriptedGenerator(), encode, GenParams(), 5, seed=40,
+    trajs = rollout(limited(envs), [5, 7], 2, ScriptedGenerator(), encode, GenParams(), seed=40,
                     prefixes=[["3"], ["5", "6"]])
     assert [e.resets for e in envs] == [
         [(40, {"task_id": 5, "replay": ["3"]})], [(40, {"task_id": 5, "replay": ["3"]})],
@@ -164,15 +169,15 @@ def test_reset_seeds_options_and_recorded_steps():
     assert [x.reward for x in trajs[0].steps] == [0.0, 0.0, 1.0]
     assert trajs[0].steps[-1].info["reward_components"] == {"hit": 1.0}
     plain, gen, params = Recording(), ScriptedGenerator(finish="length"), GenParams(0.3, 0.9, 7)
-    t, = rollout([plain], [5], 1, gen, encode, params, 5)
+    t, = rollout(limited([plain]), [5], 1, gen, encode, params)
     assert plain.resets == [(0, {"task_id": 5})]  # no replay key without prefixes
     assert gen.params == [params] * 3 and [s.finish_reason for s in t.steps] == ["length"] * 3
 
 
 def test_too_few_envs_is_an_error():
     with pytest.raises(ValueError, match="needs 4 envs, got 3"):
-        rollout([Counter() for _ in range(3)], [5, 7], 2, ScriptedGenerator(), encode,
-                GenParams(), 5)
+        rollout(limited([Counter() for _ in range(3)]), [5, 7], 2, ScriptedGenerator(), encode,
+                GenParams())
 
 
 def test_the_context_guard_defaults_to_the_generators_room():
@@ -180,25 +185,32 @@ def test_the_context_guard_defaults_to_the_generators_room():
     rejects the whole batch. The default limit is max_model_len - max_tokens."""
     gen = ScriptedGenerator()
     gen.max_model_len = 6  # prompts of 3, 4, 5 tokens; max_tokens 2 leaves room for 4
-    trajs = rollout([Counter(), Counter()], [5, 7], 1, gen, growing, GenParams(max_tokens=2), 5)
+    trajs = rollout(limited([Counter(), Counter()]), [5, 7], 1, gen, growing,
+                    GenParams(max_tokens=2))
     assert gen.calls == [2, 2] and all(t.truncated and len(t.steps) == 2 for t in trajs)
     gen = ScriptedGenerator()
     gen.max_model_len = 7  # room for 5: the episodes finish
-    trajs = rollout([Counter(), Counter()], [5, 7], 1, gen, growing, GenParams(max_tokens=2), 5)
+    trajs = rollout(limited([Counter(), Counter()]), [5, 7], 1, gen, growing,
+                    GenParams(max_tokens=2))
     assert all(t.terminated and len(t.steps) == 3 for t in trajs)
     # a caller's lower limit wins; a higher one cannot exceed the context
     gen = ScriptedGenerator()
     gen.max_model_len = 7
-    trajs = rollout([Counter()], [5], 1, gen, growing, GenParams(max_tokens=2), 5,
+    trajs = rollout(limited([Counter()]), [5], 1, gen, growing, GenParams(max_tokens=2),
                     max_prompt_tokens=100)
     assert trajs[0].terminated
-    trajs = rollout([Counter()], [5], 1, gen, growing, GenParams(max_tokens=2), 5,
+    trajs = rollout(limited([Counter()]), [5], 1, gen, growing, GenParams(max_tokens=2),
                     max_prompt_tokens=4)
     assert trajs[0].truncated and len(trajs[0].steps) == 2
     with pytest.raises(ValueError, match="no room for a prompt"):
-        rollout([Counter()], [5], 1, gen, growing, GenParams(max_tokens=7), 5)
+        rollout(limited([Counter()]), [5], 1, gen, growing, GenParams(max_tokens=7))
 
 
 def test_each_step_records_the_anchor_of_the_state_it_acted_from():
-    t, = rollout([Counter()], [5], 1, ScriptedGenerator(), encode, GenParams(), 5)
+    t, = rollout(limited([Counter()]), [5], 1, ScriptedGenerator(), encode, GenParams())
     assert [s.anchor for s in t.steps] == [(), ("3",), ("3", "4")]
+
+
+def test_an_env_without_a_turn_limit_is_an_error():
+    with pytest.raises(ValueError, match="has no turn limit"):
+        rollout([Counter()], [5], 1, ScriptedGenerator(), encode, GenParams())

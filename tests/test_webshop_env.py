@@ -99,11 +99,16 @@ def test_buy_ends_with_reward_components_and_inert_after(env):
     assert obs["text"].startswith("Thank you for shopping with us!")
 
 
-def test_truncation_after_max_steps():
-    env = WebShopEnv(WebShopConfig(max_steps=3))
-    env.reset(options={"task_id": env.tasks("train")[0]})
+def test_truncation_at_the_turn_limit():
+    from rlpost.env import make
+
+    env = make("rlpost/WebShop-v0", max_turns=3)
+    env.reset(options={"task_id": env.unwrapped.tasks("train")[0]})
     flags = [env.step("nonsense")[3] for _ in range(3)]
     assert flags == [False, False, True]
+    env = make("rlpost/WebShop-v0")  # the registered limit
+    env.reset(options={"task_id": env.unwrapped.tasks("train")[0]})
+    assert [env.step("nonsense")[3] for _ in range(15)] == [False] * 14 + [True]
 
 
 def test_replay_reaches_the_played_state(env):

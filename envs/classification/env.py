@@ -36,7 +36,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rlpost.env import Env, Observation
+from rlpost.env import Env, Observation, env_config
 from rlpost.envs.classification.data import DATASETS, Dataset, digit_image, load_dataset
 from rlpost.envs.classification.splits import candidates_for, make_splits
 from rlpost.errors import RlpostError
@@ -109,10 +109,9 @@ def grade(action: str, label: str, style: str) -> tuple[float, str, bool]:
 class ClassificationEnv(Env):
     """Single-turn classification; see the module docstring for tasks, prompt and reward."""
 
-    max_turns = 1
-
-    def __init__(self, config: ClassificationConfig | None = None):
-        self.cfg = config or ClassificationConfig()
+    def __init__(self, config: ClassificationConfig | None = None, **overrides: Any):
+        super().__init__()
+        self.cfg = env_config(ClassificationConfig, config, overrides)
         self.cfg.validate()
         self.data: Dataset = load_dataset(self.cfg.dataset)
         labels = [e.label for e in self.data.examples]
@@ -153,20 +152,20 @@ class ClassificationEnv(Env):
 
     def _obs(self) -> Observation:
         live = not self.done and self.task_id is not None
-        return {"text": self._prompt if live else "", "images": self._images() if live else [],
-                "anchor": self.task_id}
+        return {"text": self._prompt if live else "", "anchor": str(self.task_id)}
 
     def _label(self) -> str | None:
         return None if self.task_id is None else self.data.examples[self.task_id].label
 
-    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[Observation, dict[str, Any]]:
         """Start task ``options["task_id"]`` (any example index), else a train task drawn with
-        ``random.Random(seed)``; then apply ``options["replay"]`` (the first action ends it)."""
+        `seed`; then apply ``options["replay"]`` (the first action ends it)."""
+        super().reset(seed=seed)
         options = options or {}
         task = options.get("task_id")
         if task is None:
-            task = random.Random(seed).choice(self._train)
+            task = self.draw_task()
         if not 0 <= int(task) < len(self.data.examples):
             raise ValueError(f"task_id {task} out of range for dataset {self.cfg.dataset!r}")
         self.task_id, self.done, self.success = int(task), False, False

@@ -9,7 +9,8 @@ after the last "Action:" when there is one, else the first non-empty line.
 An invalid action changes nothing: reward 0.0, ``info["valid"] = False`` (the original's rule;
 no extra penalty). Reward is 0.0 on every step except ``click[Buy Now]``, which ends the episode
 with the original's reward; ``info["reward_components"]`` then holds every term and weight, and
-``success`` is reward == 1.0. Episodes are truncated after `max_steps` actions (valid or not).
+``success`` is reward == 1.0. Episodes are truncated by the turn limit (15 actions, valid or
+not; gymnasium's TimeLimit from the registration, or `rlpost.env.make(..., max_turns=)`).
 Stepping an ended episode is inert: reward 0.0, valid False, terminated True.
 
 Observation ``text`` is the original's ``text`` mode ([SEP]-joined visible texts);
@@ -28,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rlpost.env import Env, Observation
+from rlpost.env import Env, Observation, env_config
 from rlpost.envs.webshop import pages
 from rlpost.envs.webshop.engine import Shop, load_shop
 from rlpost.envs.webshop.goal import get_reward
@@ -57,8 +58,6 @@ class WebShopConfig:
     """Test goals (the first goals after the fixed shuffle)."""
     n_val: int = 100
     """Validation goals (the next ones); the rest are train goals."""
-    max_steps: int = 15
-    """Actions before the episode is truncated."""
     max_history: int | None = None
     """Pages shown in full in the chat (the latest ones); None = all."""
 
@@ -67,8 +66,6 @@ class WebShopConfig:
             raise RlpostError("env.n_products must be >= 50")
         if self.n_test < 1 or self.n_val < 0:
             raise RlpostError("env.n_test must be >= 1 and env.n_val >= 0")
-        if self.max_steps < 1:
-            raise RlpostError("env.max_steps must be >= 1")
         if self.max_history is not None and self.max_history < 1:
             raise RlpostError("env.max_history must be >= 1 or None")
 
@@ -85,12 +82,13 @@ def parse_action(text: str) -> tuple[str, str | None]:
 
 
 class WebShopEnv(Env):
-    max_turns = 15
+    """The WebShop site as a text env (see the module docstring); episodes end at Buy Now, or
+    at the registered turn limit (15, gymnasium's TimeLimit)."""
 
-    def __init__(self, config: WebShopConfig | None = None):
-        self.config = config or WebShopConfig()
+    def __init__(self, config: WebShopConfig | None = None, **overrides: Any):
+        super().__init__()
+        self.config = env_config(WebShopConfig, config, overrides)
         self.config.validate()
-        self.max_turns = self.config.max_steps
         self.shop: Shop = load_shop(self.config.n_products, self.config.catalog_seed,
                                     self.config.n_test, self.config.n_val)
         self.task_id: int | None = None
@@ -108,18 +106,18 @@ class WebShopEnv(Env):
             raise RlpostError(f"unknown split {split!r}; choose train, validation or test")
         return list(self.shop.splits[key])
 
-    def reset(self, seed: int | None = None,
+    def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[Observation, dict[str, Any]]:
+        super().reset(seed=seed)
         options = options or {}
         task = options.get("task_id")
         if task is None:
-            train = self.shop.splits["train"]
-            task = train[(seed or 0) % len(train)]
+            task = self.draw_task()
         if not isinstance(task, int) or not 0 <= task < len(self.shop.goals):
             raise RlpostError(f"WebShop task_id must be a goal index in [0, {len(self.shop.goals)})")
         self.task_id, self.goal = task, self.shop.goals[task]
         self.session = pages.Session()
-        self._done, self._reward, self._steps = False, 0.0, 0
+        self._done, self._reward = False, 0.0
         self._pages, self._actions = [self._render()], []
         for action in options.get("replay", []):
             self.step(action)
@@ -134,7 +132,7 @@ class WebShopEnv(Env):
                 "clickables": list(pages.clickables(self.shop, self.session))}
 
     def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        if self._done or self._steps >= self.config.max_steps:  # ended: inert, as documented
+        if self._done:  # ended: inert, as documented
             return self._obs(), 0.0, True, False, self._info(valid=False) | {
                 "success": self._reward == 1.0}
         name, arg = parse_action(action)
@@ -149,7 +147,6 @@ class WebShopEnv(Env):
                 kind, group = table[target]
                 bought = pages.click(self.shop, self.session, target, kind, group)
                 valid = True
-        self._steps += 1
         components: dict[str, float] = {}
         if bought:
             asin = self.session.asin
@@ -159,11 +156,10 @@ class WebShopEnv(Env):
         if valid:
             self._actions.append(action.strip())
             self._pages.append(self._render())
-        truncated = not self._done and self._steps >= self.config.max_steps
         info = self._info(valid=valid, components=components)
-        if self._done or truncated:
-            info["success"] = self._done and self._reward == 1.0
-        return self._obs(), self._reward if bought else 0.0, self._done, truncated, info
+        if self._done:
+            info["success"] = self._reward == 1.0
+        return self._obs(), self._reward if bought else 0.0, self._done, False, info
 
     # -- views -----------------------------------------------------------------------------
     def _render(self) -> str:
@@ -171,7 +167,7 @@ class WebShopEnv(Env):
                             self._reward if self._done else None)
 
     def _obs(self) -> Observation:
-        return {"text": self._pages[-1], "images": [], "anchor": (self.task_id, self.session.anchor())}
+        return {"text": self._pages[-1], "anchor": repr((self.task_id, self.session.anchor()))}
 
     def _info(self, valid: bool, components: dict[str, float] | None = None) -> dict[str, Any]:
         return {"valid": valid, "task_id": self.task_id, "reward_components": components or {},

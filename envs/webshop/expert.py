@@ -19,6 +19,8 @@ import random
 import re
 from dataclasses import dataclass
 
+import gymnasium as gym
+
 from rlpost.envs.webshop import pages
 from rlpost.envs.webshop.env import WebShopEnv
 
@@ -39,6 +41,9 @@ class ExpertConfig:
     """Chance, per goal option, that it forgets to select it."""
     seed: int = 0
 
+
+MAX_STEPS = 15
+"""Actions the expert takes on a bare env (no TimeLimit): WebShop's registered limit."""
 
 WEAK_EXPERT = ExpertConfig(oracle=False, max_pages=1, p_vague_query=0.4, p_first_match=0.3,
                            p_skip_option=0.2)
@@ -72,27 +77,31 @@ class Expert:
     def __init__(self, config: ExpertConfig | None = None):
         self.config = config or ExpertConfig()
 
-    def play(self, env: WebShopEnv, task_id: int) -> ExpertEpisode:
+    def play(self, env: gym.Env, task_id: int) -> ExpertEpisode:
+        """The expert's episode on `task_id`: until Buy Now or the env's turn limit (`env` is a
+        WebShop env, wrapped in its TimeLimit or bare: then at most MAX_STEPS actions)."""
         cfg = self.config
         rng = random.Random(f"expert:{cfg.seed}:{task_id}")
         env.reset(options={"task_id": task_id})
-        goal = env.goal
+        shop_env: WebShopEnv = env.unwrapped
+        goal = shop_env.goal
         vague = rng.random() < cfg.p_vague_query
         query = goal["query"] if vague else instruction_query(goal["instruction_text"])
         skipped = {o for o in goal["goal_options"] if rng.random() < cfg.p_skip_option}
         first = (not cfg.oracle) and rng.random() < cfg.p_first_match
         searched_again = False
         reward, done = 0.0, False
-        while not done and len(env.actions) < env.config.max_steps:
-            action = self._next(env, goal, query, skipped, first, searched_again)
+        steps = 0
+        while not done and steps < MAX_STEPS:
+            action = self._next(shop_env, goal, query, skipped, first, searched_again)
             if action == "search-again":  # oracle: target not in the first pages
                 searched_again = True
                 query = f"{goal['query']} {' '.join(goal['attributes'])}"
                 action = "click[Back to Search]"
             _, r, term, trunc, _ = env.step(action)
-            reward, done = r, term or trunc
+            reward, done, steps = r, term or trunc, steps + 1
         success = done and reward == 1.0
-        return ExpertEpisode(task_id, env.actions, float(reward), success)
+        return ExpertEpisode(task_id, shop_env.actions, float(reward), success)
 
     def _next(self, env: WebShopEnv, goal: dict, query: str, skipped: set[str], first: bool,
               searched_again: bool) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import gymnasium as gym
 import torch
 
 from rlpost.algos.advantages import assign_advantages
@@ -35,7 +36,6 @@ from rlpost.algos.batch import Row, micro_batches, rows_from_trajectories, step_
 from rlpost.algos.losses import (LOSS_AGGS, TIS_MODES, LossAgg, TISMode, aggregate,
                                  clipped_token_loss, kl_k3, tis_weights)
 from rlpost.checkpoint import TaskSampler, load_checkpoint, save_checkpoint
-from rlpost.env import Env
 from rlpost.errors import RlpostError
 from rlpost.generate import Generator, GenParams
 from rlpost.policy import Policy, rows_logprobs
@@ -103,8 +103,6 @@ class GRPOConfig:
     """Nucleus sampling of rollouts."""
     max_tokens: int = 64
     """Max new tokens per turn."""
-    max_turns: int | None = None
-    """Turn limit per episode; None = the env's own."""
     eval_every: int = 10
     """Greedy eval on held-out tasks every k steps (and before the first and after the last)."""
     eval_tasks: int = 64
@@ -146,8 +144,9 @@ class GRPORun:
 
     policy: Policy
     generator: Generator
-    envs: Sequence[Env]
-    """At least max(tasks_per_step * group_size, eval_tasks) env instances."""
+    envs: Sequence[gym.Env]
+    """At least tasks_per_step * group_size env instances, made with their turn limit (evals
+    run in chunks of len(envs))."""
     rubric: Rubric
     train_tasks: Sequence[Any]
     eval_tasks: Sequence[Any]
@@ -174,9 +173,8 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     start = load_checkpoint(run.run_dir, policy, opt, sched, sampler)
     if start:
         run.generator.sync_weights(policy)
-    max_turns = cfg.max_turns or run.envs[0].max_turns
     gen = GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens)
-    evaluate = _make_eval(cfg, run, max_turns)
+    evaluate = _make_eval(cfg, run)
     last_eval: dict[str, float] = {}
     if start == 0:
         last_eval = evaluate()
@@ -187,7 +185,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
         t0 = time.perf_counter()
         tasks = sampler.sample(cfg.tasks_per_step)
         trajs = rollout(run.envs, tasks, cfg.group_size, run.generator, policy.encode_chat, gen,
-                        max_turns, seed=run.seed * 100_003 + step,
+                        seed=run.seed * 100_003 + step,
                         max_prompt_tokens=run.max_prompt_tokens)
         t1 = time.perf_counter()
         run.rubric(trajs)
@@ -353,7 +351,7 @@ def _stack(values: list[torch.Tensor | None], default: torch.Tensor) -> torch.Te
     return out
 
 
-def _make_eval(cfg: GRPOConfig, run: GRPORun, max_turns: int) -> Callable[[], dict[str, float]]:
+def _make_eval(cfg: GRPOConfig, run: GRPORun) -> Callable[[], dict[str, float]]:
     params = GenParams(temperature=0.0, max_tokens=cfg.max_tokens)
 
     def evaluate() -> dict[str, float]:
@@ -363,7 +361,7 @@ def _make_eval(cfg: GRPOConfig, run: GRPORun, max_turns: int) -> Callable[[], di
         out: dict[str, float] = {}
         for i in range(0, len(tasks), len(run.envs)):
             trajs = rollout(run.envs, tasks[i : i + len(run.envs)], 1, run.generator,
-                            run.policy.encode_chat, params, max_turns, seed=run.seed,
+                            run.policy.encode_chat, params, seed=run.seed,
                             max_prompt_tokens=run.max_prompt_tokens)
             run.rubric(trajs)
             for k, v in step_metrics(trajs, prefix="eval").items():

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
+
 from rlpost.algos.sft import SFTSample
-from rlpost.env import Env
+from rlpost.env import chat
 from rlpost.types import Message, Trajectory
 
 
@@ -49,13 +51,13 @@ def best_per_task(episodes: Iterable[Episode]) -> list[Episode]:
     return [best[k] for k in sorted(best, key=repr)]
 
 
-def replay_messages(env: Env, task_id: Any, actions: Sequence[str]) -> list[Message]:
+def replay_messages(env: gym.Env, task_id: Any, actions: Sequence[str]) -> list[Message]:
     """The chat the policy is shown after playing `actions` from the task's start."""
     env.reset(options={"task_id": task_id, "replay": list(actions)})
-    return env.messages()
+    return chat(env)
 
 
-def to_samples(env: Env, episodes: Iterable[Episode], full_history: bool = True) -> list[SFTSample]:
+def to_samples(env: gym.Env, episodes: Iterable[Episode], full_history: bool = True) -> list[SFTSample]:
     """SFT conversations: one per episode when the env shows the full history (each turn's
     prompt is a prefix of the final chat), else one per weighted action (prompt as shown then)."""
     samples = []

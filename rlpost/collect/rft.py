@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
+
 from rlpost.collect.episodes import Episode, from_trajectory
-from rlpost.env import Env
 from rlpost.generate import GenParams, Generator
 from rlpost.rollout import rollout
 from rlpost.types import Message, Trajectory
@@ -25,9 +26,9 @@ class Agent:
 
     generator: Generator
     encode: Callable[[list[Message]], list[int]]
-    envs: list[Env]
-    """Env instances, reused across calls; rollouts run in chunks of len(envs)."""
-    max_turns: int
+    envs: list[gym.Env]
+    """Env instances with their turn limit, reused across calls; rollouts run in chunks of
+    len(envs)."""
     max_tokens: int
     max_prompt_tokens: int | None = None
 
@@ -41,13 +42,14 @@ class Agent:
             chunk = list(tasks[start:start + n])
             pre = None if prefixes is None else list(prefixes[start:start + n])
             out += rollout(self.envs, chunk, 1, self.generator, self.encode, params,
-                           self.max_turns, seed=seed + start,
+                           seed=seed + start,
                            max_prompt_tokens=self.max_prompt_tokens, prefixes=pre)
         return out
 
 
-def play_expert(env: Env, expert: Any, tasks: Sequence[Any]) -> list[Episode]:
-    """The scripted expert's episode on each task (`expert.play(env, task)`)."""
+def play_expert(env: gym.Env, expert: Any, tasks: Sequence[Any]) -> list[Episode]:
+    """The scripted expert's episode on each task (`expert.play(env, task)`; `env` with its turn
+    limit)."""
     episodes = []
     for task in tasks:
         e = expert.play(env, task)

@@ -1,0 +1,118 @@
+"""A third-party gymnasium env (text in, text out, no rlpost base class, no messages()) trains
+with GRPO through ChatAdapter."""
+
+from __future__ import annotations
+
+import string
+
+import gymnasium as gym
+import pytest
+import torch
+from gymnasium import spaces
+from scripted import NO, YES, MenuGenerator
+
+from rlpost.adapter import OMITTED, ChatAdapter
+from rlpost.algos.grpo import GRPOConfig, GRPORun, train
+from rlpost.env import check_env, turn_limit
+from rlpost.errors import RlpostError
+from rlpost.reward import Rubric
+from rlpost.track import Tracker, read_metrics
+
+
+class Politeness(gym.Env):
+    """Written as a third party would: the env asks for consent `rounds` times; saying "yes" each
+    time earns 1 at the end, anything else ends the episode with 0."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, rounds: int = 2):
+        self.rounds = rounds
+        self.observation_space = spaces.Text(200, charset=string.printable)
+        self.action_space = spaces.Text(50)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.asked, self.name = 0, ["Ann", "Bob", "Cy"][int(self.np_random.integers(3))]
+        return f"Hello {self.name}, may I?", {}
+
+    def step(self, action):
+        if action.strip() != YES:
+            return "Goodbye.", 0.0, True, False, {}
+        self.asked += 1
+        if self.asked == self.rounds:
+            return "Thank you!", 1.0, True, False, {}
+        return f"Round {self.asked + 1}, may I?", 0.0, False, False, {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _registered():
+    gym.register("thirdparty/Politeness-v0", entry_point=Politeness, max_episode_steps=5)
+    yield
+    del gym.registry["thirdparty/Politeness-v0"]
+
+
+def _env(**kw):
+    return ChatAdapter(gym.make("thirdparty/Politeness-v0"), **kw)
+
+
+def test_the_adapter_renders_turns_and_keeps_the_env_limit():
+    env = _env(system_prompt="Answer yes or no.")
+    assert turn_limit(env) == 5
+    obs, info = env.reset(options={"task_id": 7})
+    assert info["task_id"] == 7 and obs == {"text": obs["text"], "anchor": obs["text"]}
+    assert env.reset(options={"task_id": 7})[0] == obs  # a task is a seed: same start
+    env.step(YES)
+    obs, reward, term, trunc, info = env.step(YES)
+    assert (obs["text"], reward, term, trunc, info["success"]) == ("Thank you!", 1.0, True, False,
+                                                                   True)
+    msgs = env.messages()
+    assert [(m.role, m.content) for m in msgs] == [
+        ("system", "Answer yes or no."), ("user", msgs[1].content), ("assistant", YES),
+        ("user", "Round 2, may I?"), ("assistant", YES), ("user", "Thank you!")]
+    assert msgs[1].content.startswith("Hello ")
+    last = _env(history=2)
+    last.reset(options={"task_id": 7, "replay": [YES, YES]})
+    assert [(m.role, m.content) for m in last.messages()] == [
+        ("user", OMITTED), ("assistant", YES), ("user", "Round 2, may I?"), ("assistant", YES),
+        ("user", "Thank you!")]
+    env.reset(options={"task_id": 1})
+    *_, info = env.step(NO)
+    assert info["success"] is False and info["valid"] is True
+    assert env.tasks("train") == list(range(1000)) and env.tasks("test")[0] == 1_000_000
+    with pytest.raises(RlpostError, match="history must be >= 1"):
+        _env(history=0)
+
+
+def test_the_adapted_env_honours_rlposts_contract():
+    check_env(_env(), n_random_actions=50)
+
+
+def test_grpo_trains_a_third_party_env_through_the_adapter(tiny_policy, tmp_path):
+    """The menu alternates YES / NO per prompt, so each group has successes and failures; the
+    update must raise the logprob of YES at the env's first prompt."""
+    envs = [_env(history=1) for _ in range(8)]
+    probe = _env(history=1)
+    probe.reset(options={"task_id": 0})
+    prompt = tiny_policy.encode_chat(probe.messages())
+    end = tiny_policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    yes = tiny_policy.tokenizer(YES, add_special_tokens=False)["input_ids"] + [end]
+
+    def logp():
+        from rlpost.policy import rows_logprobs
+
+        with torch.no_grad():
+            lp, _ = rows_logprobs(tiny_policy.model, [(prompt, yes)],
+                                  tiny_policy.tokenizer.pad_token_id)
+        return float(lp.sum())
+
+    before = logp()
+    cfg = GRPOConfig(steps=2, tasks_per_step=2, group_size=4, lr=1e-3, eval_tasks=0)
+    with Tracker(tmp_path, backends=("jsonl",)) as tracker:
+        run = GRPORun(policy=tiny_policy, generator=MenuGenerator(tiny_policy.tokenizer),
+                      envs=envs, rubric=Rubric(), train_tasks=envs[0].tasks("train"),
+                      eval_tasks=[], tracker=tracker, run_dir=tmp_path)
+        train(cfg, run)
+    rows = read_metrics(tmp_path)
+    # half the first answers are YES; of those, the second answer alternates again
+    assert rows[1]["rollout/turns"] > 1.0 and rows[1]["reward/total"] > 0
+    assert logp() > before + 0.1

@@ -1,0 +1,80 @@
+"""rlpost envs are gymnasium envs: registered under the rlpost namespace with their turn limit,
+made by gymnasium.make with config keyword arguments, and passing gymnasium's own checker."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from rlpost.envs.webshop.env import WebShopConfig
+
+from rlpost.env import TextSpace, env_config, make, registered, turn_limit
+from rlpost.errors import RlpostError
+
+LIMITS = {"rlpost/Classification-v0": 1, "rlpost/GuessNumber-v0": 6, "rlpost/WebShop-v0": 15}
+
+
+def test_registered_in_gymnasiums_registry_with_their_turn_limits():
+    assert set(LIMITS) <= set(registered())
+    for env_id, limit in LIMITS.items():
+        assert gym.registry[env_id].max_episode_steps == limit
+        assert turn_limit(make(env_id)) == limit
+        assert turn_limit(make(env_id, max_turns=limit + 2)) == limit + 2
+
+
+@pytest.mark.parametrize("env_id", sorted(LIMITS))
+def test_gymnasiums_checker_passes_without_warnings(env_id):
+    """On the bare env, as gymnasium advises (the TimeLimit wrapper would only add its own
+    "different from the unwrapped version" warning); every other warning fails the test."""
+    env = gym.make(env_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check_env(env.unwrapped)
+
+
+def test_gymnasium_make_takes_config_keyword_arguments():
+    import rlpost.envs  # noqa: F401  (registers the envs, as a user does)
+
+    env = gym.make("rlpost/WebShop-v0", max_history=1, n_test=50)
+    assert env.unwrapped.config == WebShopConfig(max_history=1, n_test=50)
+    obs, info = env.reset(seed=3)
+    assert isinstance(obs["text"], str) and info["task_id"] in env.unwrapped.tasks("train")
+    # a whole config and overrides of it
+    env = gym.make("rlpost/GuessNumber-v0", high=8)
+    assert env.unwrapped.cfg.high == 8 and "between 1 and 8" in env.unwrapped.system
+    with pytest.raises(RlpostError, match="WebShopConfig has no field max_steps"):
+        gym.make("rlpost/WebShop-v0", max_steps=3)
+    with pytest.raises(RlpostError, match="env.n_test must be >= 1"):
+        gym.make("rlpost/WebShop-v0", n_test=0)
+
+
+def test_env_config_applies_overrides_to_a_copy():
+    base = WebShopConfig(n_test=7)
+    out = env_config(WebShopConfig, base, {"max_history": 2})
+    assert out == WebShopConfig(n_test=7, max_history=2) and base.max_history is None
+    assert env_config(WebShopConfig, base, {}) is base
+
+
+def test_unknown_env_and_namespace():
+    with pytest.raises(RlpostError, match="unknown env 'rlpost/Nope-v0'; registered: "):
+        make("rlpost/Nope-v0")
+    from rlpost.env import register
+
+    with pytest.raises(ValueError, match="namespace"):
+        register("Other-v0", "x:Y", max_turns=1)
+
+
+def test_reset_without_a_task_draws_it_from_the_seed():
+    env = make("rlpost/GuessNumber-v0").unwrapped
+    tasks = [env.reset(seed=s)[1]["task_id"] for s in range(30)]
+    assert tasks == [env.reset(seed=s)[1]["task_id"] for s in range(30)]
+    assert len(set(tasks)) > 10 and set(tasks) <= set(env.tasks("train"))
+
+
+def test_text_space_holds_any_string_up_to_its_length():
+    space = TextSpace(5)
+    assert space.contains("é中 \x00") and space.contains("")
+    assert not space.contains("x" * 6) and not space.contains(3)
+    assert isinstance(space.sample(), str)
