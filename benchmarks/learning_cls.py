@@ -33,9 +33,9 @@ def run_seed(module, seed: int, steps: int | None, engine, weights, root: Path) 
     engine.load_weights(weights.items())
     module.main(cfg, generator=engine)
     rows = read_metrics(cfg.run.dir)
-    evals = [r for r in rows if r.get("eval/accuracy") is not None]
+    evals = [r for r in rows if r.get("eval/success") is not None]
     first, last = evals[0], evals[-1]
-    return {"seed": seed, "zero_shot_acc": first["eval/accuracy"], "trained_acc": last["eval/accuracy"],
+    return {"seed": seed, "zero_shot_acc": first["eval/success"], "trained_acc": last["eval/success"],
             "zero_shot_format": first.get("eval/think_answer_format"),
             "trained_format": last.get("eval/think_answer_format"),
             "steps": last["step"], "minutes": (rows[-1]["time"] - rows[0]["time"]) / 60}

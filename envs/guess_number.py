@@ -124,7 +124,8 @@ class GuessNumberEnv(Env):
             obs, _, terminated, truncated, info = self.step(action)
             if terminated or truncated:
                 break
-        return obs, info
+        task_record = {"task_id": self.task_id, "secret": self.secret, "high": self.cfg.high}
+        return obs, {**info, "task": task_record}
 
     def _reply_text(self, turn: Turn) -> str:
         if turn.reply == "correct":

@@ -122,7 +122,7 @@ def rubric(cfg: Config) -> Rubric:
 
 def main(cfg: Config, name: str = NAME, stop_after: int | None = None,
          generator: Generator | None = None) -> dict[str, float]:
-    """Train; returns the final greedy eval on held-out tasks (eval/accuracy etc.).
+    """Train; returns the final greedy eval on held-out tasks (eval/success: the accuracy, etc.).
 
     stop_after: stop after that many steps (simulates an interrupted run).
     generator: an already running engine holding this model (tests share one per session).

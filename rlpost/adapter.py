@@ -71,7 +71,7 @@ class ChatAdapter(gym.Wrapper):
         obs, info = self.env.reset(seed=self.task if self.task is not None else seed,
                                    options=options or None)
         self.texts, self.actions, self.total = [self.render(obs)], [], 0.0
-        info = self._info(info, False)
+        info = {**self._info(info, False), "task": {"task_id": self.task, "seed": self.task}}
         for action in replay:
             _, _, terminated, truncated, info = self.step(action)
             if terminated or truncated:

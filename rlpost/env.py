@@ -16,7 +16,9 @@ rlpost.envs``) or `rlpost.env.make` returns it wrapped in gymnasium's `TimeLimit
 - ``obs = {"text": str, "anchor": str}``: what the env shows, and a name of the underlying
   state (equal anchors = the same state: GiGPO's step groups, search). Images travel in the
   chat (`Message.images`), not in obs.
-- ``info`` always has ``valid``, ``task_id`` and ``reward_components``; ``success`` at the end.
+- ``info`` always has ``valid``, ``task_id`` and ``reward_components``; ``success`` at the end;
+  reset's ``info["task"]`` is the task's record with its ground truth (for reward models and
+  judges, which read it from `Trajectory.task`).
 - ``messages()`` returns the chat the policy sees for its next turn: the env owns its system
   prompt and how history becomes messages (this, not obs, is the policy's input).
 - ``tasks(split)`` lists the task ids of a split (``"train"``, ``"test"``).

@@ -64,13 +64,15 @@ def rollout(
             options = {"task_id": task}
             if prefixes is not None:
                 options["replay"] = list(prefixes[g])
-            obs, _ = envs[g * group_size + k].reset(seed=seed + g, options=options)
+            obs, info = envs[g * group_size + k].reset(seed=seed + g, options=options)
             anchors.append(obs["anchor"])
-            trajs.append(Trajectory(task_id=task, group_id=g))
+            trajs.append(Trajectory(task_id=task, group_id=g,
+                                    task=info.get("task", {"task_id": task})))
 
     live = list(range(n))
     while live:
-        prompts = {i: encode(chat(envs[i])) for i in live}
+        chats = {i: chat(envs[i]) for i in live}
+        prompts = {i: encode(chats[i]) for i in live}
         for i in [i for i in live if len(prompts[i]) > limit]:
             trajs[i].truncated = True
         live = [i for i in live if not trajs[i].truncated]
@@ -85,6 +87,7 @@ def rollout(
                      c.finish_reason, anchor=anchors[i])
             )
             anchors[i] = obs["anchor"]
+            trajs[i].messages = [*chats[i], Message("assistant", c.text)]
             # a TimeLimit also flags the terminating step truncated when it is the last allowed
             terminated, truncated = bool(terminated), bool(truncated) and not terminated
             trajs[i].terminated, trajs[i].truncated = terminated, truncated

@@ -297,8 +297,9 @@ def _table_cell(value: Any) -> Any:
 
 def plot_curves(run_dir: Path | str, out: Path | str | None = None) -> Path:
     """Plot `run_dir/metrics.jsonl` against step: `reward/total` (thick, with a ±`reward/std`
-    band when logged), other `reward/*` keys (thin) and `eval/accuracy` (markers). Saved to `out` (default `run_dir/curves.png`); with
-    nothing to plot the PNG says "no metrics". Returns the PNG path."""
+    band when logged), other `reward/*` keys (thin) and `eval/success` (markers: the share of
+    held-out episodes every recipe's eval reports). Saved to `out` (default
+    `run_dir/curves.png`); with nothing to plot the PNG says "no metrics". Returns the PNG path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -333,9 +334,9 @@ def plot_curves(run_dir: Path | str, out: Path | str | None = None) -> Path:
         if xs:
             ax.plot(xs, ys, label=key, lw=0.9, alpha=0.75, zorder=2)
             drawn += 1
-    xs, ys = series("eval/accuracy")
+    xs, ys = series("eval/success")
     if xs:
-        ax.plot(xs, ys, "o--", color="black", ms=5, lw=1.0, label="eval/accuracy", zorder=4)
+        ax.plot(xs, ys, "o--", color="black", ms=5, lw=1.0, label="eval/success", zorder=4)
         drawn += 1
     if drawn:
         ax.legend(fontsize=8, loc="best")
@@ -344,7 +345,7 @@ def plot_curves(run_dir: Path | str, out: Path | str | None = None) -> Path:
         ax.text(0.5, 0.5, "no metrics", ha="center", va="center", fontsize=14,
                 transform=ax.transAxes)
     ax.set_xlabel("step")
-    ax.set_ylabel("reward / accuracy")
+    ax.set_ylabel("reward / success")
     ax.set_title(run_dir.resolve().name)
     fig.tight_layout()
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -358,13 +359,13 @@ def plot_curves(run_dir: Path | str, out: Path | str | None = None) -> Path:
 
 class Progress:
     """Console progress bar over training steps (tqdm: rate and ETA) showing the latest
-    `reward/total` and `eval/accuracy` (the last eval stays shown until the next one).
+    `reward/total` and `eval/success` (the last eval stays shown until the next one).
 
     On a terminal it refreshes twice a second; when stderr is not a TTY (CI, log files) it
     writes a line at most every 30 s, so logs stay short.
     """
 
-    POSTFIX = (("reward/total", "reward"), ("eval/accuracy", "eval_acc"))
+    POSTFIX = (("reward/total", "reward"), ("eval/success", "eval"))
 
     def __init__(self, total_steps: int, initial: int = 0, desc: str = "train") -> None:
         from tqdm import tqdm
@@ -375,7 +376,7 @@ class Progress:
         self._shown: dict[str, str] = {}
 
     def update(self, step_metrics: Mapping[str, Any]) -> None:
-        """Advance one step; show this step's reward and the latest eval accuracy."""
+        """Advance one step; show this step's reward and the latest eval success."""
         for key, short in self.POSTFIX:
             value = step_metrics.get(key)
             if value is not None:

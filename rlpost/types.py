@@ -57,6 +57,11 @@ class Trajectory:
     truncated: bool = False
     advantage: float = 0.0
     """Episode-level advantage (GRPO's group-relative one), written by the trainer."""
+    task: dict[str, Any] = field(default_factory=dict)
+    """The task's record with its ground truth (reset's ``info["task"]``), for reward models
+    and judges."""
+    messages: list[Message] = field(default_factory=list)
+    """The chat of the last turn followed by the last action (as an assistant message)."""
 
     @property
     def env_reward(self) -> float:

@@ -344,13 +344,13 @@ def test_greedy_eval_runs_in_chunks_of_the_env_pool_and_weights_them(tiny_policy
                      samples_per_step=3, max_tokens=9)
     out = []
     rows = _train(tiny_policy, gen, tmp_path, cfg, n_test=6, out=out)
-    evals = {r["step"]: r for r in rows if "eval/accuracy" in r}
+    evals = {r["step"]: r for r in rows if "eval/success" in r}
     assert out[0] == {k: v for k, v in evals[3].items() if k.startswith("eval/")}
     assert list(evals) == [0, 2, 3]  # before training, every eval_every steps, at the end
     for r in evals.values():
-        assert r["eval/accuracy"] == pytest.approx(0.6) and r["eval/total"] == pytest.approx(0.6)
+        assert r["eval/success"] == pytest.approx(0.6) and r["eval/total"] == pytest.approx(0.6)
         assert r["eval/env/said_yes"] == pytest.approx(0.6) and r["eval/turns"] == 1.0
-    assert "eval/success" not in evals[0]
+    assert "eval/accuracy" not in evals[0]  # the metric says what it measures
     # eval before step 1; steps 1, 2, 3 train on 4 rollouts; evals after steps 2 and 3
     assert gen.calls == [4, 1, 4, 4, 4, 1, 4, 4, 1]
     from rlpost.generate import GenParams
@@ -359,7 +359,7 @@ def test_greedy_eval_runs_in_chunks_of_the_env_pool_and_weights_them(tiny_policy
     assert gen.params[:2] == [greedy, greedy] and gen.params[2].temperature == 1.0
     rows = _train(tiny_policy, MenuGenerator(tiny_policy.tokenizer), tmp_path / "b",
                   GRPOConfig(steps=1, tasks_per_step=2, group_size=2, eval_tasks=4), n_test=6)
-    assert rows[0]["eval/accuracy"] == 0.5 and rows[1]["eval/accuracy"] == 0.5
+    assert rows[0]["eval/success"] == 0.5 and rows[1]["eval/success"] == 0.5
 
 
 def test_samples_record_prompt_completion_reward_and_advantage(tiny_policy, tmp_path):
@@ -437,7 +437,7 @@ def test_a_batch_truncated_before_acting_trains_nothing(tiny_policy, tmp_path):
     cfg = GRPOConfig(steps=1, tasks_per_step=2, group_size=2, eval_tasks=2)
     rows = _train(tiny_policy, gen, tmp_path, cfg, max_prompt_tokens=3, n_test=2)
     assert gen.calls == [] and rows[1]["rollout/truncated"] == 1.0  # evals too: no call at all
-    assert rows[0]["eval/truncated"] == 1.0 and rows[0]["eval/accuracy"] == 0.0
+    assert rows[0]["eval/truncated"] == 1.0 and rows[0]["eval/success"] == 0.0
     assert "loss/policy" not in rows[1]
     assert all(torch.equal(before[k], v) for k, v in tiny_policy.named_tensors())
     samples = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]

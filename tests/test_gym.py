@@ -78,3 +78,21 @@ def test_text_space_holds_any_string_up_to_its_length():
     assert space.contains("é中 \x00") and space.contains("")
     assert not space.contains("x" * 6) and not space.contains(3)
     assert isinstance(space.sample(), str)
+
+
+def test_reset_info_carries_the_task_record_with_its_ground_truth():
+    env = make("rlpost/Classification-v0").unwrapped
+    task = env.tasks("test")[2]
+    _, info = env.reset(options={"task_id": task})
+    ex = env.data.examples[task]
+    assert info["task"] == {"task_id": task, "dataset": env.cfg.dataset, "label": ex.label,
+                            "record": ex.text, "candidates": env.candidates(task)}
+    env = make("rlpost/WebShop-v0").unwrapped
+    task = env.tasks("test")[0]
+    _, info = env.reset(options={"task_id": task, "replay": ["search[x]"]})
+    goal = env.shop.goals[task]
+    assert (info["task"]["asin"], info["task"]["instruction"]) == (goal["asin"],
+                                                                  goal["instruction_text"])
+    env = make("rlpost/GuessNumber-v0").unwrapped
+    _, info = env.reset(options={"task_id": 3, "replay": ["1"]})
+    assert info["task"] == {"task_id": 3, "secret": env.secret, "high": 16}

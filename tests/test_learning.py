@@ -77,7 +77,7 @@ def _grpo(engine, model_path, run_dir):
         train(CFG, run)
     rows = read_metrics(run_dir)
     rewards = [r["reward/total"] for r in rows[1:]]
-    return rows[0]["eval/accuracy"], rows[-1]["eval/accuracy"], rewards
+    return rows[0]["eval/success"], rows[-1]["eval/success"], rewards
 
 
 @pytest.mark.parametrize("negate", [False, True], ids=["shipped", "advantages-negated"])

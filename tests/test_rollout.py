@@ -214,3 +214,10 @@ def test_each_step_records_the_anchor_of_the_state_it_acted_from():
 def test_an_env_without_a_turn_limit_is_an_error():
     with pytest.raises(ValueError, match="has no turn limit"):
         rollout([Counter()], [5], 1, ScriptedGenerator(), encode, GenParams())
+
+
+def test_trajectories_carry_their_task_and_last_conversation():
+    t, = rollout(limited([Counter()]), [5], 1, ScriptedGenerator(), encode, GenParams())
+    assert t.task == {"task_id": 5}  # the env gives no record: the id
+    assert [(m.role, m.content) for m in t.messages] == [
+        ("user", "count to 5; so far ['3', '4']"), ("assistant", "5")]

@@ -121,9 +121,9 @@ def test_plot_curves_writes_png(tmp_path: Path, with_eval: bool) -> None:
     rows = [{"step": s, "reward/total": s / 10, "reward/format": 1.0, "reward/std": 0.1,
              "loss/policy": 0.3} for s in range(1, 6)]
     if with_eval:
-        rows[1]["eval/accuracy"] = 0.2
-        rows[4]["eval/accuracy"] = None  # a NaN written as null
-        rows.insert(0, {"step": 0, "eval/accuracy": 0.0})
+        rows[1]["eval/success"] = 0.2
+        rows[4]["eval/success"] = None  # a NaN written as null
+        rows.insert(0, {"step": 0, "eval/success": 0.0})
     run_dir = tmp_path / "cls-rl-run"
     _write_rows(run_dir, rows)
     out = plot_curves(run_dir)
@@ -136,7 +136,7 @@ def test_plot_curves_writes_png(tmp_path: Path, with_eval: bool) -> None:
     assert colour_pixels(empty, C0) == 0 and colour_pixels(empty, C1) == 0
     black_with_eval = colour_pixels(out, (0, 0, 0), tol=40)
     # the same rows without their eval values (same steps, so the same axes)
-    _write_rows(run_dir, [{k: v for k, v in r.items() if k != "eval/accuracy"} for r in rows])
+    _write_rows(run_dir, [{k: v for k, v in r.items() if k != "eval/success"} for r in rows])
     without_eval = colour_pixels(plot_curves(run_dir), (0, 0, 0), tol=40)
     if with_eval:  # the eval markers are black
         assert black_with_eval > without_eval
@@ -151,11 +151,11 @@ def test_plot_curves_without_metrics_still_writes_png(tmp_path: Path) -> None:
 
 def test_progress_runs_and_keeps_last_eval(capsys: pytest.CaptureFixture[str]) -> None:
     p = Progress(total_steps=5, initial=2, desc="grpo")
-    p.update({"reward/total": 0.12345, "eval/accuracy": np.float32(0.5)})
+    p.update({"reward/total": 0.12345, "eval/success": np.float32(0.5)})
     p.update({"reward/total": 0.5})
     p.update({})
     assert p._bar.n == 5
-    assert "eval_acc=0.500" in p._bar.postfix and "reward=0.500" in p._bar.postfix
+    assert "eval=0.500" in p._bar.postfix and "reward=0.500" in p._bar.postfix
     p.close()
     assert "5/5" in capsys.readouterr().err
 

@@ -177,7 +177,10 @@ class ClassificationEnv(Env):
             obs, _, terminated, truncated, info = self.step(action)
             if terminated or truncated:
                 break
-        return obs, info
+        ex = self.data.examples[self.task_id]
+        task_record = {"task_id": self.task_id, "dataset": self.cfg.dataset, "label": ex.label,
+                       "record": ex.text, "candidates": self.candidates(self.task_id)}
+        return obs, {**info, "task": task_record}
 
     def demonstration(self, task_id: int) -> str:
         """The answer a demonstration shows for a train task, in the prompt style's format."""

@@ -121,7 +121,12 @@ class WebShopEnv(Env):
         self._pages, self._actions = [self._render()], []
         for action in options.get("replay", []):
             self.step(action)
-        return self._obs(), self._info(valid=True)
+        goal = self.goal
+        task_record = {"task_id": task, "instruction": goal["instruction_text"],
+                       "asin": goal["asin"], "attributes": list(goal["attributes"]),
+                       "goal_options": list(goal["goal_options"]),
+                       "price_upper": goal["price_upper"], "name": goal["name"]}
+        return self._obs(), {**self._info(valid=True), "task": task_record}
 
     # -- stepping --------------------------------------------------------------------------
     def available_actions(self) -> dict[str, Any]:

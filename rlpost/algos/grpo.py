@@ -366,9 +366,7 @@ def _make_eval(cfg: GRPOConfig, run: GRPORun) -> Callable[[], dict[str, float]]:
             run.rubric(trajs)
             for k, v in step_metrics(trajs, prefix="eval").items():
                 out[k] = out.get(k, 0.0) + v * len(trajs)
-        out = {k: v / len(tasks) for k, v in out.items()}
-        out["eval/accuracy"] = out.pop("eval/success")
-        return out
+        return {k: v / len(tasks) for k, v in out.items()}
 
     return evaluate
 
