@@ -142,13 +142,16 @@ def action_logprobs(
     pad_id: int,
     device: torch.device | str = "cpu",
     temperature: float = 1.0,
+    loss_masks: Sequence[Sequence[bool] | None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token logprobs of each row's action tokens given its prompt.
 
     rows: B pairs (prompt_ids, action_ids). Logits are divided by `temperature` (>0), so the
-    logprobs are those of the distribution the tokens were sampled from. Returns
-    (logprobs [B, A], mask [B, A]) where A is the longest action; padded entries have mask 0 and logprob 0. Logits are computed only at the
-    positions that predict action tokens (the LM head over every position is most of the cost).
+    logprobs are those of the distribution the tokens were sampled from. loss_masks: per row,
+    which action tokens to compute ([A_i] bools; None = all): a packed trajectory's action spans.
+    Returns (logprobs [B, A], mask [B, A]) where A is the longest action; entries outside the
+    mask (padding, untrained tokens) have logprob 0. Logits are computed only at the positions
+    that predict masked tokens (the LM head over every position is most of the cost).
     """
     lengths = [len(p) + len(a) for p, a in rows]
     T, A, B = max(lengths), max(len(a) for _, a in rows), len(rows)
@@ -162,7 +165,7 @@ def action_logprobs(
         ids[i, : len(seq)] = torch.tensor(seq)
         attn[i, : len(seq)] = 1
         targets[i, : len(a)] = torch.tensor(list(a), dtype=torch.long)
-        mask[i, : len(a)] = True
+        mask[i, : len(a)] = _row_mask(loss_masks, i, len(a))
         pos[i, : len(a)] = torch.arange(len(p) - 1, len(p) - 1 + len(a))
     ids, attn, targets, mask, pos = (x.to(device) for x in (ids, attn, targets, mask, pos))
     hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state
@@ -182,12 +185,18 @@ def _scatter_logprobs(model: torch.nn.Module, hidden: torch.Tensor, targets: tor
     return out
 
 
+def _row_mask(loss_masks: Sequence[Sequence[bool] | None] | None, i: int, n: int) -> torch.Tensor:
+    m = None if loss_masks is None else loss_masks[i]
+    return torch.ones(n, dtype=torch.bool) if m is None else torch.tensor(list(m), dtype=torch.bool)
+
+
 def shared_prompt_logprobs(
     model: torch.nn.Module,
     prompt_ids: Sequence[int],
     actions: Sequence[Sequence[int]],
     device: torch.device | str = "cpu",
     temperature: float = 1.0,
+    loss_masks: Sequence[Sequence[bool] | None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`action_logprobs` for G actions sampled from ONE prompt, computing the prompt once.
 
@@ -206,7 +215,7 @@ def shared_prompt_logprobs(
     mask = torch.zeros((G, A), dtype=torch.bool)
     for i, a in enumerate(actions):
         ids[i, : len(a)] = torch.tensor(list(a), dtype=torch.long)
-        mask[i, : len(a)] = True
+        mask[i, : len(a)] = _row_mask(loss_masks, i, len(a))
     ids, mask = ids.to(device), mask.to(device)
     first = out.last_hidden_state[:, -1:].expand(G, 1, -1)  # predicts each action's first token
     if A > 1:
@@ -223,8 +232,11 @@ def rows_logprobs(
     pad_id: int,
     device: torch.device | str = "cpu",
     temperature: float = 1.0,
+    loss_masks: Sequence[Sequence[bool] | None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token action logprobs of `rows`; rows that all share one prompt compute it once."""
+    """Per-token action logprobs of `rows` (`loss_masks` as in `action_logprobs`); rows that all
+    share one prompt compute it once."""
     if len(rows) > 1 and all(list(p) == list(rows[0][0]) for p, _ in rows):
-        return shared_prompt_logprobs(model, rows[0][0], [a for _, a in rows], device, temperature)
-    return action_logprobs(model, rows, pad_id, device, temperature)
+        return shared_prompt_logprobs(model, rows[0][0], [a for _, a in rows], device, temperature,
+                                      loss_masks)
+    return action_logprobs(model, rows, pad_id, device, temperature, loss_masks)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlpost.algos.batch import Row, micro_batches, rows_from_trajectories, step_metrics
+from rlpost.algos.batch import (Row, micro_batches, pack, prefix_breaks, rows_from_trajectories,
+                                step_metrics)
 from rlpost.types import Step, Trajectory
 
 
@@ -64,7 +65,7 @@ def test_step_metrics_rollout():
         "rollout/completion_tokens": (3 + 3 + 6 + 1) / 4, "rollout/hit_max_tokens": 0.25,
         "rollout/truncated": 0.25, "rollout/invalid_actions": 0.25,
         "rollout/tokens": 13.0, "reward/std": (1 / 6) ** 0.5,
-        "rollout/groups_without_signal": 0.5})
+        "rollout/groups_without_signal": 0.5, "rollout/prefix_breaks": 1.0})
 
 
 def test_step_metrics_eval_prefix_and_empty():
@@ -88,3 +89,38 @@ def test_step_metrics_single_step_pair_and_missing_valid_flag():
     no_flag = _traj(0, 0.0)
     no_flag.steps[0].info = {}  # envs that never reject an action need not say "valid"
     assert step_metrics([no_flag])["rollout/invalid_actions"] == 0.0
+
+
+def _turns(*spec):
+    """A trajectory from (prompt, action, advantage) triples."""
+    steps = [Step(list(p), list(a), [-0.1 * (i + 1)] * len(a), "a", advantage=adv)
+             for i, (p, a, adv) in enumerate(spec)]
+    return Trajectory(0, 0, steps)
+
+
+def test_prefix_breaks_count_turns_whose_prompt_does_not_extend_the_last():
+    ok = _turns(([1, 2], [3, 4], 0.5), ([1, 2, 3, 4, 9], [5], 0.25), ([1, 2, 3, 4, 9, 5, 8], [6], 0.0))
+    assert prefix_breaks(ok) == 0
+    windowed = _turns(([1, 2], [3, 4], 0.5), ([1, 7, 9], [5], 0.25), ([1, 7, 9, 5, 8], [6], 0.0))
+    assert prefix_breaks(windowed) == 1
+    retokenized = _turns(([1, 2], [3, 4], 0.5), ([1, 2, 3, 40, 9], [5], 0.25))
+    assert prefix_breaks(retokenized) == 1 and prefix_breaks(_turns(([1], [2], 0.0))) == 0
+
+
+def test_pack_masks_the_env_turns_and_keeps_each_actions_advantage():
+    t = _turns(([1, 2], [3, 4], 0.5), ([1, 2, 3, 4, 9], [5], 0.25), ([1, 2, 3, 4, 9, 5, 8], [6], -1.0))
+    row = pack(t)
+    assert (row.prompt_ids, row.action_ids) == ([1, 2], [3, 4, 9, 5, 8, 6])
+    assert row.loss_mask == [True, True, False, True, False, True]
+    assert row.token_advantages == [0.5, 0.5, 0.0, 0.25, 0.0, -1.0]
+    assert row.sample_logprobs == pytest.approx([-0.1, -0.1, 0.0, -0.2, 0.0, -0.3])
+    assert (row.n_steps, row.trained) == (3, 4)
+    with pytest.raises(ValueError, match="not append-only"):
+        pack(_turns(([1, 2], [3], 0.0), ([1, 9], [4], 0.0)))
+    # rows: packed only when asked, without breaks, and with more than one acting step
+    assert len(rows_from_trajectories([t])) == 3
+    assert [r.n_steps for r in rows_from_trajectories([t], pack_turns=True)] == [3]
+    broken = _turns(([1, 2], [3], 0.1), ([1, 9], [4], 0.2))
+    assert [r.action_ids for r in rows_from_trajectories([broken], pack_turns=True)] == [[3], [4]]
+    single = _turns(([1, 2], [3], 0.1))
+    assert rows_from_trajectories([single], pack_turns=True)[0].loss_mask is None

@@ -95,6 +95,9 @@ class GRPOConfig:
     """Passes over each rollout batch."""
     minibatches: int = 1
     """Optimizer steps per pass; >1 makes later minibatches off-policy (ratios != 1)."""
+    pack_turns: bool = True
+    """Train a multi-turn trajectory whose chat is append-only as one sequence (each token
+    computed once; same gradient as one row per step); per-step rows otherwise."""
     micro_batch_size: int = 16
     """Rows per forward/backward (gradient accumulation inside a minibatch)."""
     temperature: float = 1.0
@@ -191,7 +194,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
         run.rubric(trajs)
         assign_advantages(trajs, cfg.advantage, cfg.scale_rewards, cfg.adv_eps,
                           cfg.gigpo_gamma, cfg.gigpo_step_weight)
-        rows = rows_from_trajectories(trajs)
+        rows = rows_from_trajectories(trajs, cfg.pack_turns)
         lr = sched.get_last_lr()[0]  # the rate this step's update uses
         loss_stats = update(cfg, policy, ref, opt, rows)
         sched.step()
@@ -229,7 +232,8 @@ def _reference(model: torch.nn.Module) -> torch.nn.Module:
 def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
            opt: torch.optim.Optimizer, rows: list[Row]) -> dict[str, float]:
     """The policy update of one GRPO step: `cfg.epochs` x `cfg.minibatches` optimizer steps of the
-    clipped policy-gradient loss (plus beta * k3 KL to `ref`) over the rollout `rows`.
+    clipped policy-gradient loss (plus beta * k3 KL to `ref`) over the rollout `rows` (per-step
+    or packed: see `batch.py`; both give the same loss and gradient).
 
     Each row's `old_logp` (the behaviour policy's logprobs of its action tokens, [A_i]) is kept
     when the caller set it; otherwise it is the current policy's, computed before the first
@@ -253,13 +257,15 @@ def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
         with torch.no_grad(), policy.autocast_ctx():
             for mb in micro_batches(rows, cfg.micro_batch_size):
                 pairs = [(r.prompt_ids, r.action_ids) for r in mb]
+                masks = [r.loss_mask for r in mb]
                 if off_policy and any(r.old_logp is None for r in mb):
-                    lp, _ = rows_logprobs(model, pairs, pad, policy.device, cfg.temperature)
+                    lp, _ = rows_logprobs(model, pairs, pad, policy.device, cfg.temperature,
+                                          masks)
                     for r, x in zip(mb, lp):
                         if r.old_logp is None:
                             r.old_logp = x[: len(r.action_ids)].detach()
                 if ref is not None:
-                    lp, _ = rows_logprobs(ref, pairs, pad, policy.device, cfg.temperature)
+                    lp, _ = rows_logprobs(ref, pairs, pad, policy.device, cfg.temperature, masks)
                     for r, x in zip(mb, lp):
                         r.ref_logp = x[: len(r.action_ids)].detach()
     stats: dict[str, list[float]] = defaultdict(list)
@@ -283,11 +289,11 @@ def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
 
 def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.optim.Optimizer,
                     minibatch: list[Row], stats: dict[str, list[float]]) -> None:
-    n_seqs = len(minibatch)
-    n_tokens = sum(len(r.action_ids) for r in minibatch)
+    n_seqs = sum(r.n_steps for r in minibatch)  # actions: a packed trajectory counts each
+    n_tokens = sum(r.trained for r in minibatch)
     # rows with zero advantage and no KL term have zero gradient: skip their compute, but keep
     # them in the normalisers so the loss is the same as computing them
-    active = [r for r in minibatch if r.advantage != 0.0 or use_kl]
+    active = [r for r in minibatch if use_kl or any(a != 0.0 for a in r.advantages())]
     opt.zero_grad(set_to_none=True)
     total, kl_sum, clip_sum, tok_sum, tis_sum = 0.0, 0.0, 0.0, 0, 0.0
     gap_sum, gap_max, gap_n = 0.0, 0.0, 0
@@ -295,7 +301,8 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
         pairs = [(r.prompt_ids, r.action_ids) for r in mb]
         with policy.autocast_ctx():
             logp, mask = rows_logprobs(policy.model, pairs, policy.tokenizer.pad_token_id,
-                                         policy.device, cfg.temperature)
+                                       policy.device, cfg.temperature,
+                                       [r.loss_mask for r in mb])
         old = _stack([r.old_logp for r in mb], logp.detach())
         has_sample = [len(r.sample_logprobs) == len(r.action_ids) for r in mb]
         sample = _stack([old.new_tensor(r.sample_logprobs) if ok else None
@@ -305,7 +312,7 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
         if gap.numel():
             gap_sum, gap_n = gap_sum + float(gap.sum()), gap_n + gap.numel()
             gap_max = max(gap_max, float(gap.max()))
-        adv = logp.new_tensor([r.advantage for r in mb])  # logp's dtype and device
+        adv = _stack([logp.new_tensor(r.advantages()) for r in mb], torch.zeros_like(logp))
         per_tok, clipped = clipped_token_loss(logp, old, adv, cfg.clip_eps_low, cfg.clip_eps_high,
                                               cfg.dual_clip)
         if cfg.tis is not None:

@@ -90,21 +90,35 @@ def tis_weights(old_logp: torch.Tensor, sample_logp: torch.Tensor, mask: torch.T
     return torch.where(w > cap, torch.zeros_like(w), w)
 
 
+def span_lengths(mask: torch.Tensor) -> torch.Tensor:
+    """mask [B, A] -> [B, A]: for each True entry, the length of the run of Trues it is in (an
+    action span of a packed trajectory; a per-step row is one run); 0 elsewhere."""
+    m = mask.long()
+    starts = m.clone()
+    starts[:, 1:] = m[:, 1:] * (1 - m[:, :-1])
+    run = torch.cumsum(starts, -1) * m  # 1..R within each row, 0 outside the mask
+    counts = torch.zeros(m.shape[0], int(run.max()) + 1 if m.numel() else 1, dtype=torch.long,
+                         device=m.device).scatter_add_(1, run, m)
+    return counts.gather(1, run) * m
+
+
 def aggregate(per_token: torch.Tensor, mask: torch.Tensor, agg: LossAgg, n_seqs: int,
               n_tokens: int, max_tokens: int) -> torch.Tensor:
     """Sum-form aggregation of per_token [B, A] (mask [B, A]) over one micro-batch:
-    "seq-mean-token-mean" (GRPO, Shao et al. 2024: mean over tokens, then over sequences),
-    "token-mean" (DAPO: mean over all tokens), "seq-mean-token-sum-norm" (Dr.GRPO, Liu et al.
-    2025: token sum / (n_seqs * max_tokens)).
+    "seq-mean-token-mean" (GRPO, Shao et al. 2024: mean over each action's tokens, then over
+    actions), "token-mean" (DAPO: mean over all tokens), "seq-mean-token-sum-norm" (Dr.GRPO,
+    Liu et al. 2025: token sum / (n_seqs * max_tokens)).
 
-    The normalisers (`n_seqs`, `n_tokens` of the whole minibatch) come from the caller, so the
-    micro-batch losses of a minibatch add up to the full-minibatch loss (exact accumulation).
+    A "sequence" is one action: a row's run of masked tokens (`span_lengths`), so a packed
+    trajectory of k actions aggregates as its k per-step rows would. The normalisers (`n_seqs`
+    actions, `n_tokens` of the whole minibatch) come from the caller, so the micro-batch losses
+    of a minibatch add up to the full-minibatch loss (exact accumulation).
     Raises ValueError on an unknown `agg`.
     """
     m = mask.to(per_token.dtype)
     if agg == "seq-mean-token-mean":
-        per_seq = (per_token * m).sum(-1) / m.sum(-1).clamp(min=1)
-        return per_seq.sum() / n_seqs
+        spans = span_lengths(mask).to(per_token.dtype).clamp(min=1)
+        return (per_token * m / spans).sum() / n_seqs
     if agg == "token-mean":
         return (per_token * m).sum() / max(n_tokens, 1)
     if agg == "seq-mean-token-sum-norm":
