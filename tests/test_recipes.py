@@ -107,10 +107,29 @@ def _tuning(policy, **overrides):
     for k, v in overrides.items():
         setattr(cfg, k, v)
     run = eef.AgentTuning(cfg, policy, MenuGenerator(policy.tokenizer))
-    run.train_tasks = [200, 203]  # the weak expert solves the first and fails the second
+    run.train_tasks = _won_and_failed(run.env, cfg.expert)
     run.collect_expert()
     assert [e.success for e in run.expert] == [True, False]
     return cfg, run
+
+
+def _won_and_failed(env, expert_cfg) -> list[int]:
+    """The first train tasks (from 200) the weak expert solves and fails; the failed one is
+    solvable by the oracle after the expert's first action (a state EEF can simulate from)."""
+    from rlpost.envs.webshop.expert import Expert
+    from test_eef import _oracle_from
+
+    won = failed = None
+    for task in env.unwrapped.tasks("train")[200:]:
+        ep = Expert(expert_cfg).play(env, task)
+        if ep.success:
+            won = won if won is not None else task
+        elif failed is None and len(ep.actions) >= 2 and _oracle_from(
+                env.unwrapped, task, ep.actions[:1]) == 1.0:
+            failed = task
+        if won is not None and failed is not None:
+            return [won, failed]
+    raise AssertionError("no won/failed pair of weak-expert tasks")
 
 
 def _same_weights(a, b) -> bool:

@@ -291,7 +291,39 @@ def test_get_reward_components_in_full():
     assert r.components == pytest.approx({
         "r_type": 1.0, "r_att": 1.0, "w_att": 0.5, "r_price": 0.0, "w_price": 1 / 6,
         "query_match": 1.0, "category_match": 1.0, "title_score": 1.0,
-        "r_option": 0.5, "w_option": 1 / 3})
+        "r_option": 0.5, "w_option": 1 / 3, "r_option_strict": 0.5})
+
+
+@pytest.mark.parametrize("a, b, apart", [
+    ("pack of 1", "pack of 3", False), ("12 feet", "10 feet", False),  # token-set ratio 89, 86
+    ("standard", "rectangular", False),  # both normalise to the colour "tan"
+    ("Red", "blue", True), ("26-55 inch", "37-70 inch", True), ("s", "xl", True)])
+def test_options_separable_is_the_original_rule(a, b, apart):
+    from rlpost.envs.webshop.goal import options_separable
+
+    assert options_separable(a, b) is apart and options_separable(b, a) is apart
+
+
+def test_a_wrong_option_value_of_the_right_product_never_matches_a_goal_option():
+    """The bug case: 28% of goals paid full reward for a wrong value of a wanted option. Over
+    every goal: each option value of the target product other than a wanted one earns no
+    match, while the strict match reports exact choices."""
+    from rlpost.envs.webshop.engine import load_shop
+    from rlpost.envs.webshop.goal import option_matches, strict_option_matches
+
+    shop = load_shop(1200, 0, 100, 100)
+    checked = 0
+    for goal in shop.goals:
+        values = [o["value"].lower() for group in shop.by_asin[goal["asin"]]
+                  ["customization_options"].values() for o in group]
+        for g in goal["goal_options"]:
+            assert g in values
+            for v in values:
+                if v != g:
+                    assert option_matches([v], [g]) == 0, (goal["asin"], v, g)
+                    checked += 1
+            assert strict_option_matches([g.upper() + " "], [g]) == 1
+    assert checked > 1000
 
 
 def test_build_goals_order_and_fields_are_pinned():

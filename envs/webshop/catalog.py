@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from .goal import options_separable
 from .vocab import BRANDS, TYPES, ProductType
 
 _ASIN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -96,14 +97,29 @@ def _make_pricing(rng: random.Random, ptype: ProductType) -> str:
 
 
 def _make_options(rng: random.Random, ptype: ProductType) -> dict[str, list[dict[str, Any]]]:
-    """Pick 0-3 of the type's option groups and 2-8 values of each, in the type's order."""
+    """Pick 0-3 of the type's option groups and up to 2-8 values of each, in the type's order.
+
+    A product's values (over all its groups) are pairwise separable by the reward's option rule
+    (`goal.options_separable`): a value is skipped when the original's fuzzy match could not
+    tell it from one already picked, so choosing a wrong value never earns the option term."""
     weights = _GROUP_WEIGHTS[: len(ptype.options) + 1]
     n_groups = rng.choices(range(len(weights)), weights=weights)[0]
     options: dict[str, list[dict[str, Any]]] = {}
+    picked_all: list[str] = []
     for g in sorted(rng.sample(range(len(ptype.options)), n_groups)):
         name, pool = ptype.options[g]
         k = rng.randint(2, min(8, len(pool)))
-        options[name] = [{"value": pool[i], "image": None} for i in sorted(rng.sample(range(len(pool)), k))]
+        picked: list[int] = []
+        for i in rng.sample(range(len(pool)), len(pool)):
+            if len(picked) == k:
+                break
+            if all(options_separable(pool[i], v) for v in picked_all):
+                picked.append(i)
+                picked_all.append(pool[i])
+        if len(picked) >= 2:  # a group with one value is no choice
+            options[name] = [{"value": pool[i], "image": None} for i in sorted(picked)]
+        else:
+            picked_all = picked_all[: len(picked_all) - len(picked)]
     return options
 
 

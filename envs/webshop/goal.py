@@ -113,10 +113,25 @@ def attribute_matches(product: dict[str, Any], goal_attrs: list[str]) -> int:
 
 
 def option_matches(chosen: list[str], goal_options: list[str]) -> int:
-    """How many goal options some chosen option matches after colour normalisation."""
+    """How many goal options some chosen option matches after colour normalisation (the
+    original's fuzzy rule)."""
     chosen = [normalize_color(o) for o in chosen]
     wanted = [normalize_color(o) for o in goal_options]
     return sum(any(_ratio(c, g) > FUZZ_THRESHOLD for c in chosen) for g in wanted)
+
+
+def strict_option_matches(chosen: list[str], goal_options: list[str]) -> int:
+    """How many goal options were chosen exactly (case and surrounding space aside)."""
+    picked = {o.strip().lower() for o in chosen}
+    return sum(g.strip().lower() in picked for g in goal_options)
+
+
+def options_separable(a: str, b: str) -> bool:
+    """Whether the original's option rule tells option values `a` and `b` apart: buying one when
+    the goal wants the other earns no option match ("pack of 1" vs "pack of 3" does not pass:
+    token-set ratio 86 > 85; "standard" vs "rectangular" neither: both normalise to "tan")."""
+    return option_matches([a.lower()], [b.lower()]) == 0 and option_matches([b.lower()],
+                                                                             [a.lower()]) == 0
 
 
 @dataclass(frozen=True)
@@ -130,7 +145,9 @@ def get_reward(product: dict[str, Any], goal: dict[str, Any], price: float,
     """The original's reward for buying `product` at `price` with chosen `options`.
 
     components: r_type, r_att, r_option (when the goal has options), r_price, their weights
-    w_att/w_option/w_price, and query_match, category_match, title_score (0/1 for booleans).
+    w_att/w_option/w_price, and query_match, category_match, title_score (0/1 for booleans);
+    r_option_strict (exact option choices, beside the original's fuzzy r_option; not in the
+    reward).
     """
     attrs, goal_opts = goal["attributes"], list(goal["goal_options"])
     denom = len(attrs) + len(goal_opts) + 1
@@ -147,6 +164,8 @@ def get_reward(product: dict[str, Any], goal: dict[str, Any], price: float,
     }
     if goal_opts:
         comps["r_option"] = n_opt / len(goal_opts)
+        comps["r_option_strict"] = strict_option_matches(list(options.values()),
+                                                         goal_opts) / len(goal_opts)
         comps["w_option"] = len(goal_opts) / denom
     return RewardResult(reward, comps)
 
