@@ -19,7 +19,6 @@ with the truncated importance-sampling correction of the generator/trainer misma
 from __future__ import annotations
 
 import copy
-import math
 import time
 import typing
 from collections import defaultdict
@@ -31,6 +30,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import torch
 
+from rlpost import learn
 from rlpost.algos.advantages import assign_advantages
 from rlpost.algos.batch import Row, micro_batches, rows_from_trajectories, step_metrics
 from rlpost.algos.losses import (LOSS_AGGS, TIS_MODES, LossAgg, TISMode, aggregate,
@@ -167,10 +167,8 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     """
     cfg.validate()
     policy, model = run.policy, run.policy.model
-    opt = torch.optim.AdamW(policy.trainable_parameters(), lr=cfg.lr,
-                            weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0)
+    opt, sched = learn.make_optimizer(policy.trainable_parameters(), cfg.lr, cfg.weight_decay,
+                                      cfg.warmup_steps)
     sampler = TaskSampler(run.train_tasks, seed=run.seed)
     ref = _reference(model) if cfg.beta > 0 else None  # the initial policy, also on resume
     start = load_checkpoint(run.run_dir, policy, opt, sched, sampler)
@@ -324,19 +322,15 @@ def _minibatch_step(cfg: GRPOConfig, policy: Policy, use_kl: bool, opt: torch.op
             per_tok = per_tok + cfg.beta * kl
             kl_sum += float((kl.detach() * mask).sum())
         loss = aggregate(per_tok, mask, cfg.loss_agg, n_seqs, n_tokens, cfg.max_tokens)
-        loss.backward()
+        learn.backward(loss)
         total += float(loss.detach())
         clip_sum += float((clipped & mask).sum())
         tok_sum += int(mask.sum())
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(),
-                                                     cfg.max_grad_norm))
-    if math.isfinite(total) and math.isfinite(grad_norm):
-        opt.step()
-    else:  # a NaN/inf would spread to every weight and into the generator: skip this step
-        opt.zero_grad(set_to_none=True)
+    result = learn.step(policy.trainable_parameters(), opt, cfg.max_grad_norm, total)
+    if not result.stepped:
         stats["skipped"].append(1.0)
     stats["loss/policy"].append(total)
-    stats["loss/grad_norm"].append(grad_norm)
+    stats["loss/grad_norm"].append(result.grad_norm)
     if gap_n:
         stats["rollout/logprob_gap"].append(gap_sum / gap_n)
         stats["gap_max"].append(gap_max)

@@ -18,16 +18,16 @@ import time
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
+from rlpost import learn
 from rlpost.errors import RlpostError
+from rlpost.learn import Schedule
 from rlpost.policy import Policy
 from rlpost.track import Tracker
 from rlpost.types import Message
 
-Schedule = Literal["constant", "cosine"]
 SCHEDULES = typing.get_args(Schedule)
 _SENTINEL = "\x00rlpost-sft-content\x00"
 
@@ -256,24 +256,13 @@ def _accumulate(policy: Policy, batch: Sequence[Seq], micro_batch_tokens: int) -
         lp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:][select][:, None]).squeeze(-1)
         ws = w[:, 1:][select]
         loss = sft_loss(lp, ws) * (ws.sum() / total_w)  # this micro-batch's share of the batch loss
-        loss.backward()
+        learn.backward(loss)
         loss_sum += float(loss.detach())
         n_tok += int(select.sum())
     return loss_sum, n_tok
 
 
 # --- the loop ----------------------------------------------------------------------------
-
-
-def _lr_lambda(cfg: SFTConfig, total_steps: int):
-    def factor(step: int) -> float:
-        if cfg.warmup_steps and step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        if cfg.schedule == "cosine":
-            span = max(total_steps - cfg.warmup_steps, 1)
-            return 0.5 * (1 + math.cos(math.pi * min(step - cfg.warmup_steps, span) / span))
-        return 1.0
-    return factor
 
 
 def _wrap_lora(policy: Policy, cfg: SFTConfig):
@@ -318,6 +307,7 @@ def train_sft(policy: Policy, samples: Sequence[SFTSample], cfg: SFTConfig,
     per_epoch = -(-len(seqs) // cfg.batch_size)
     total_steps = per_epoch * cfg.epochs
     losses: list[float] = []
+    skipped = 0
     tokens = 0
     if not seqs:
         policy.model.eval()
@@ -329,8 +319,8 @@ def train_sft(policy: Policy, samples: Sequence[SFTSample], cfg: SFTConfig,
     bar = None
     try:
         params = [p for p in policy.model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, total_steps))
+        opt, sched = learn.make_optimizer(params, cfg.lr, cfg.weight_decay, cfg.warmup_steps,
+                                          cfg.schedule, total_steps)
         if progress:
             from tqdm import tqdm
 
@@ -346,16 +336,17 @@ def train_sft(policy: Policy, samples: Sequence[SFTSample], cfg: SFTConfig,
                 batch = [seqs[i] for i in order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
                 opt.zero_grad(set_to_none=True)
                 loss, n_tok = _accumulate(policy, batch, cfg.micro_batch_tokens)
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
                 lr = sched.get_last_lr()[0]
-                opt.step()
+                result = learn.step(params, opt, cfg.grad_clip if cfg.grad_clip > 0 else math.inf,
+                                    loss)
                 sched.step()
                 losses.append(loss)
                 tokens += n_tok
+                skipped += not result.stepped
                 if tracker is not None:
-                    tracker.log({"sft/loss": loss, "sft/lr": lr, "sft/grad_norm": float(grad_norm),
-                                 "sft/tokens": n_tok}, step_offset + len(losses))
+                    tracker.log({"sft/loss": loss, "sft/lr": lr, "sft/grad_norm": result.grad_norm,
+                                 "sft/tokens": n_tok, "sft/skipped_steps": skipped},
+                                step_offset + len(losses))
                 if bar is not None:
                     bar.set_postfix({"loss": f"{loss:.3f}"}, refresh=False)
                     bar.update(1)
