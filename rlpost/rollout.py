@@ -12,12 +12,14 @@ lower `max_prompt_tokens`, so one over-long episode never makes the engine rejec
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
 
 from rlpost.env import chat, turn_limit
 from rlpost.generate import Generator, GenParams
+from rlpost.seeds import derive_seed
 from rlpost.types import Message, Step, Trajectory
 
 
@@ -41,6 +43,8 @@ def rollout(
     leaves for `params.max_tokens` new tokens.
     prefixes: per task, actions replayed after the reset (``options["replay"]``): the episode
     starts from the state they reach (EEF simulates the agent from states of expert episodes).
+    Each turn's generate call is seeded with `derive_seed(seed, "turn", k)`, so the same seed,
+    envs and generator weights give the same trajectories.
     Raises ValueError when envs are too few, an env has no turn limit (the rollout would not
     end), or the context leaves no room for a prompt.
     """
@@ -69,8 +73,9 @@ def rollout(
             trajs.append(Trajectory(task_id=task, group_id=g,
                                     task=info.get("task", {"task_id": task})))
 
-    live = list(range(n))
+    live, turn = list(range(n)), 0
     while live:
+        turn += 1
         chats = {i: chat(envs[i]) for i in live}
         prompts = {i: encode(chats[i]) for i in live}
         for i in [i for i in live if len(prompts[i]) > limit]:
@@ -78,7 +83,8 @@ def rollout(
         live = [i for i in live if not trajs[i].truncated]
         if not live:
             break
-        completions = generator.generate([prompts[i] for i in live], params)
+        turn_params = replace(params, seed=derive_seed(seed, "turn", turn))
+        completions = generator.generate([prompts[i] for i in live], turn_params)
         still_live = []
         for i, c in zip(live, completions):
             obs, reward, terminated, truncated, info = envs[i].step(c.text)

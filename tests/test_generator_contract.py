@@ -100,3 +100,26 @@ def test_vllm_and_transformers_honour_the_same_params(engine, model_path, policy
         for c in outs:  # a stop is the end-of-turn id, and nothing follows it
             assert (c.finish_reason == "stop") == (c.token_ids[-1] == end)
             assert end not in c.token_ids[:-1]
+
+
+def test_a_seeded_call_repeats_its_samples(hf):
+    params = GenParams(temperature=1.0, max_tokens=6, seed=7)
+    a, b = hf.generate(PROMPTS, params), hf.generate(PROMPTS, params)
+    assert [c.token_ids for c in a] == [c.token_ids for c in b]
+    other = hf.generate(PROMPTS, GenParams(temperature=1.0, max_tokens=6, seed=8))
+    assert [c.token_ids for c in other] != [c.token_ids for c in a]
+
+
+def test_vllm_seeded_sampling_repeats_and_leaves_the_torch_rng_alone(engine, policy):
+    prompts = [policy.encode_chat([Message("user", q)]) for q in
+               ("Name a colour.", "Tell me a word.", "Say hi.")] * 3
+    params = GenParams(temperature=1.0, max_tokens=12, seed=123)
+    state = torch.get_rng_state()
+    a = [c.token_ids for c in engine.generate(prompts, params)]
+    assert torch.equal(torch.get_rng_state(), state)
+    engine.generate(prompts, GenParams(temperature=1.0, max_tokens=12))  # moves the engine on
+    b = [c.token_ids for c in engine.generate(prompts, params)]
+    assert a == b
+    c = [c.token_ids for c in engine.generate(prompts, GenParams(temperature=1.0, max_tokens=12,
+                                                                seed=124))]
+    assert c != a

@@ -9,6 +9,7 @@ GRPO, eq. 3; the k3 KL estimator), not from the functions under test.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from rlpost.reward import Rubric
 from rlpost.track import Tracker, read_metrics
 from rlpost.types import Message
 from rlpost.env import env_tasks, turn_limit
+from rlpost.seeds import derive_seed
 from scripted import NO, YES, ChoiceEnv, MenuGenerator, limited
 
 BIG = 1e9  # max_grad_norm that never clips
@@ -356,7 +358,8 @@ def test_greedy_eval_runs_in_chunks_of_the_env_pool_and_weights_them(tiny_policy
     from rlpost.generate import GenParams
 
     greedy = GenParams(temperature=0.0, max_tokens=cfg.max_tokens)
-    assert gen.params[:2] == [greedy, greedy] and gen.params[2].temperature == 1.0
+    unseeded = [replace(x, seed=None) for x in gen.params]
+    assert unseeded[:2] == [greedy, greedy] and gen.params[2].temperature == 1.0
     rows = _train(tiny_policy, MenuGenerator(tiny_policy.tokenizer), tmp_path / "b",
                   GRPOConfig(steps=1, tasks_per_step=2, group_size=2, eval_tasks=4), n_test=6)
     assert rows[0]["eval/success"] == 0.5 and rows[1]["eval/success"] == 0.5
@@ -407,7 +410,9 @@ def test_the_loop_passes_its_settings_to_rollouts_and_logs_timings(tiny_policy, 
     gen = MenuGenerator(tiny_policy.tokenizer)
     envs = [ChoiceEnv() for _ in range(4)]
     rows = _train(tiny_policy, gen, tmp_path, cfg, envs=envs)
-    assert gen.params == [GenParams(0.7, 0.9, 5)] * 2
+    # each turn's call is seeded from the rollout's seed (reproducible sampling)
+    assert [replace(x, seed=None) for x in gen.params] == [GenParams(0.7, 0.9, 5)] * 2
+    assert [x.seed for x in gen.params] == [derive_seed(300_010 + k, "turn", 1) for k in (0, 1)]
     # each group is reset with the run's seed for the step (run.seed * 100_003 + step) plus its
     # index in the batch
     assert [e.resets[0][0] for e in envs] == [300_010, 300_010, 300_011, 300_011]

@@ -1,11 +1,14 @@
 """Lockstep multi-turn rollouts against a scripted generator (no model)."""
 
+from dataclasses import replace
+
 import pytest
 from gymnasium.wrappers import TimeLimit
 
 from rlpost.env import Env
 from rlpost.generate import Completion, GenParams
 from rlpost.rollout import rollout
+from rlpost.seeds import derive_seed
 from rlpost.types import Message
 
 
@@ -171,7 +174,9 @@ def test_reset_seeds_options_and_recorded_steps():
     plain, gen, params = Recording(), ScriptedGenerator(finish="length"), GenParams(0.3, 0.9, 7)
     t, = rollout(limited([plain]), [5], 1, gen, encode, params)
     assert plain.resets == [(0, {"task_id": 5})]  # no replay key without prefixes
-    assert gen.params == [params] * 3 and [s.finish_reason for s in t.steps] == ["length"] * 3
+    assert [replace(x, seed=None) for x in gen.params] == [params] * 3
+    assert [x.seed for x in gen.params] == [derive_seed(0, "turn", k) for k in (1, 2, 3)]
+    assert [s.finish_reason for s in t.steps] == ["length"] * 3
 
 
 def test_too_few_envs_is_an_error():

@@ -23,6 +23,9 @@ class GenParams:
     max_tokens: int = 64
     stop: list[str] = field(default_factory=list)
     """Stop strings; the stop string is kept in the output."""
+    seed: int | None = None
+    """Seeds this call's sampling: the same seed and prompts give the same completions (None =
+    the generator's running RNG)."""
 
 
 @dataclass

@@ -68,6 +68,9 @@ class HFGenerator:
     def _generate_batch(self, prompts: list[list[int]], params: GenParams) -> list[Completion]:
         """Left-padded batch, token by token with a KV cache; sampling from our own RNG."""
         pad = self.tokenizer.pad_token_id
+        rng = self.rng
+        if params.seed is not None:
+            rng = torch.Generator(device=self.device).manual_seed(params.seed)
         B, T = len(prompts), max(len(p) for p in prompts)
         ids = torch.full((B, T), pad, dtype=torch.long)
         attn = torch.zeros((B, T), dtype=torch.long)
@@ -87,7 +90,7 @@ class HFGenerator:
             logits = out.logits[:, -1].float()
             if params.temperature > 0:
                 logprobs = top_p_logprobs(logits / params.temperature, params.top_p)
-                nxt = torch.multinomial(logprobs.exp(), 1, generator=self.rng).squeeze(-1)
+                nxt = torch.multinomial(logprobs.exp(), 1, generator=rng).squeeze(-1)
             else:
                 logprobs = torch.log_softmax(logits, -1)
                 nxt = logits.argmax(-1)

