@@ -128,17 +128,12 @@ def main(cfg: Config, name: str = NAME, stop_after: int | None = None,
     generator: an already running engine holding this model (tests share one per session).
     """
     validate(cfg)
-    run_dir, tracker, policy, generator = start_run(cfg.run, name, cfg, generator)
     n_envs = max(cfg.algo.tasks_per_step * cfg.algo.group_size, min(cfg.algo.eval_tasks, 64))
     envs = [make("rlpost/Classification-v0", cfg.env) for _ in range(n_envs)]
-    run = GRPORun(policy=policy, generator=generator, envs=envs, rubric=rubric(cfg),
-                  train_tasks=env_tasks(envs[0], "train"),
-                  eval_tasks=env_tasks(envs[0], "test"),
-                  tracker=tracker, run_dir=run_dir, seed=cfg.run.seed,
-                  max_prompt_tokens=cfg.max_prompt_tokens)
-    try:
-        result = train(cfg.algo, run, stop_after=stop_after)
-    finally:
-        tracker.finish()
-    print(f"rlpost: run directory {run_dir} (metrics.jsonl, curves.png, checkpoint/)")
-    return result
+    with start_run(cfg.run, name, cfg, generator) as run:
+        grpo_run = GRPORun(policy=run.policy, generator=run.generator, envs=envs,
+                           rubric=rubric(cfg), train_tasks=env_tasks(envs[0], "train"),
+                           eval_tasks=env_tasks(envs[0], "test"), tracker=run.tracker,
+                           run_dir=run.dir, seed=run.seed,
+                           max_prompt_tokens=cfg.max_prompt_tokens)
+        return train(cfg.algo, grpo_run, stop_after=stop_after)

@@ -259,10 +259,9 @@ def main(cfg: Config, name: str = NAME, generator: Generator | None = None,
          zero_shot: bool = True) -> dict[str, float]:
     """Zero-shot eval, expert episodes, BC, then `cfg.iterations` of RFT or EEF; returns scores."""
     validate(cfg)
-    run_dir, tracker, policy, generator = start_run(cfg.run, name, cfg, generator)
-    run = AgentTuning(cfg, policy, generator, tracker)
     results: dict[str, float] = {}
-    try:
+    with start_run(cfg.run, name, cfg, generator) as lifecycle:
+        run = AgentTuning(cfg, lifecycle.policy, lifecycle.generator, lifecycle.tracker)
         if zero_shot:
             results |= run.evaluate("zero_shot")
         results |= run.collect_expert()
@@ -271,11 +270,7 @@ def main(cfg: Config, name: str = NAME, generator: Generator | None = None,
         for it in range(cfg.iterations):
             results |= {f"{k}_{it + 1}": v for k, v in run.iterate(cfg.method, it).items()}
             results |= run.evaluate(f"{cfg.method}_{it + 1}")
-    finally:
-        tracker.finish()
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-    policy.model.save_pretrained(run_dir / "model")
-    policy.tokenizer.save_pretrained(run_dir / "model")
-    print(f"rlpost: run directory {run_dir} (results.json, metrics.jsonl, model/)")
+        (lifecycle.dir / "results.json").write_text(json.dumps(results, indent=2))
+        lifecycle.policy.save(lifecycle.dir / "model")
     return results
 

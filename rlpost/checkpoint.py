@@ -60,8 +60,7 @@ def save_checkpoint(run_dir: Path, step: int, policy: Policy, opt: torch.optim.O
                     sched: Any, sampler: TaskSampler) -> Path:
     final, tmp, old = (run_dir / n for n in ("checkpoint", "checkpoint.tmp", "checkpoint.old"))
     shutil.rmtree(tmp, ignore_errors=True)
-    policy.model.save_pretrained(tmp)
-    policy.tokenizer.save_pretrained(tmp)
+    policy.save(tmp)
     torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "sampler": sampler.state_dict(), "python_rng": random.getstate(),
                 "numpy_rng": np.random.get_state(), "torch_rng": torch.get_rng_state()},

@@ -9,6 +9,7 @@ half-written model. Any local HF folder is used as is; other names are hub ids.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import shutil
@@ -134,6 +135,18 @@ class Policy:
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
+
+    def reference(self) -> torch.nn.Module:
+        """A frozen copy of the current model (eval mode, no gradients): the KL reference."""
+        ref = copy.deepcopy(self.model).eval()
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        return ref
+
+    def save(self, path: str | Path) -> None:
+        """Save the model and tokenizer as a Hugging Face folder (vLLM and `Policy` load it)."""
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
 
 
 def action_logprobs(

@@ -90,12 +90,33 @@ def make_tracker(cfg: RunConfig, run_dir: Path, full_config: Any) -> Tracker:
                    config=to_dict(full_config), resume_step=resume_step)
 
 
+@dataclass
+class Run:
+    """A recipe run's collaborators; as a context manager it finishes the tracker (metrics
+    flushed, curves.png plotted, wandb closed) and names the run directory on the way out,
+    whether the run ended or raised."""
+
+    dir: Path
+    tracker: Tracker
+    policy: Policy
+    generator: Generator
+    seed: int
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tracker.finish()
+        print(f"rlpost: run directory {self.dir}")
+
+
 def start_run(cfg: RunConfig, name: str, full_config: Any,
-              generator: Generator | None = None) -> tuple[Path, Tracker, Policy, Generator]:
+              generator: Generator | None = None) -> Run:
     """What every recipe's main() does first: seed, run directory, tracker (saves the resolved
-    config), policy, and the generator (`generator` = an already running engine to reuse)."""
+    config), policy, and the generator (`generator` = an already running engine to reuse).
+    Use as ``with start_run(...) as run:``."""
     seed_everything(cfg.seed)
     run_dir = run_dir_for(cfg, name)
     tracker = make_tracker(cfg, run_dir, full_config)
     policy = make_policy(cfg)
-    return run_dir, tracker, policy, generator or make_generator(cfg, policy)
+    return Run(run_dir, tracker, policy, generator or make_generator(cfg, policy), cfg.seed)

@@ -18,7 +18,6 @@ with the truncated importance-sampling correction of the generator/trainer misma
 
 from __future__ import annotations
 
-import copy
 import time
 import typing
 from collections import defaultdict
@@ -166,11 +165,11 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     simulate an interrupted run in tests.
     """
     cfg.validate()
-    policy, model = run.policy, run.policy.model
+    policy = run.policy
     opt, sched = learn.make_optimizer(policy.trainable_parameters(), cfg.lr, cfg.weight_decay,
                                       cfg.warmup_steps)
     sampler = TaskSampler(run.train_tasks, seed=run.seed)
-    ref = _reference(model) if cfg.beta > 0 else None  # the initial policy, also on resume
+    ref = policy.reference() if cfg.beta > 0 else None  # the initial policy, also on resume
     start = load_checkpoint(run.run_dir, policy, opt, sched, sampler)
     if start:
         run.generator.sync_weights(policy)
@@ -218,13 +217,6 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
             break
     progress.close()
     return last_eval
-
-
-def _reference(model: torch.nn.Module) -> torch.nn.Module:
-    ref = copy.deepcopy(model).eval()
-    for p in ref.parameters():
-        p.requires_grad_(False)
-    return ref
 
 
 def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
