@@ -270,6 +270,28 @@ def test_every_row_is_in_exactly_one_minibatch_per_epoch(tiny_policy, monkeypatc
     assert sorted(seen[0] + seen[1]) == ids and sorted(seen[2] + seen[3]) == ids
 
 
+def test_the_minibatch_order_comes_from_the_seed(tiny_policy, monkeypatch):
+    """One row per minibatch: the order is the seed's (the same seed, the same order; another
+    seed, another), not a function of the batch size."""
+    order = []
+    shipped = grpo._minibatch_step
+
+    def spy(cfg, policy, use_kl, opt, minibatch, stats):
+        order.append(id(minibatch[0]))
+        return shipped(cfg, policy, use_kl, opt, minibatch, stats)
+
+    monkeypatch.setattr(grpo, "_minibatch_step", spy)
+    rows = _rows(tiny_policy)
+    opt = torch.optim.SGD(tiny_policy.trainable_parameters(), lr=0.0)
+    runs = []
+    for seed in (5, 5, 6):
+        order.clear()
+        update(GRPOConfig(minibatches=len(rows)), tiny_policy, None, opt, rows, seed=seed)
+        runs.append(list(order))
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+    assert sorted(runs[0]) == sorted(id(r) for r in rows)
+
+
 def test_gradient_norm_is_logged_and_clipped(tiny_policy):
     rows = _rows(tiny_policy)
     grads, stats = _update_grads(tiny_policy, rows)  # max_grad_norm never clips here
@@ -412,18 +434,19 @@ def test_the_loop_passes_its_settings_to_rollouts_and_logs_timings(tiny_policy, 
     rows = _train(tiny_policy, gen, tmp_path, cfg, envs=envs)
     # each turn's call is seeded from the rollout's seed (reproducible sampling)
     assert [replace(x, seed=None) for x in gen.params] == [GenParams(0.7, 0.9, 5)] * 2
-    assert [x.seed for x in gen.params] == [derive_seed(300_010 + k, "turn", 1) for k in (0, 1)]
-    # each group is reset with the run's seed for the step (run.seed * 100_003 + step) plus its
-    # index in the batch
-    assert [e.resets[0][0] for e in envs] == [300_010, 300_010, 300_011, 300_011]
-    assert [e.resets[1][0] for e in envs] == [300_011, 300_011, 300_012, 300_012]
+    step_seeds = [derive_seed(3, "rollout", step) for step in (1, 2)]
+    assert [x.seed for x in gen.params] == [derive_seed(s, "turn", 1) for s in step_seeds]
+    # each group is reset with the step's seed (derived from the run's) plus its index in the batch
+    assert [e.resets[0][0] for e in envs] == [step_seeds[0]] * 2 + [step_seeds[0] + 1] * 2
+    assert [e.resets[1][0] for e in envs] == [step_seeds[1]] * 2 + [step_seeds[1] + 1] * 2
     # greedy evals reset each chunk's envs with the run's seed plus the task's index in the chunk
     evals = [ChoiceEnv(n_test=3) for _ in range(2)]
     _train(tiny_policy, MenuGenerator(tiny_policy.tokenizer), tmp_path / "eval",
            GRPOConfig(steps=1, tasks_per_step=1, group_size=2, eval_tasks=3), envs=evals)
     task = TaskSampler(evals[0].tasks("train"), seed=3).sample(1)[0]
-    assert [e.resets for e in evals] == [[(3, 100), (3, 102), (300_010, task), (3, 100), (3, 102)],
-                                         [(4, 101), (300_010, task), (4, 101)]]
+    ev, s1 = derive_seed(3, "eval"), step_seeds[0]
+    assert [e.resets for e in evals] == [[(ev, 100), (ev, 102), (s1, task), (ev, 100), (ev, 102)],
+                                         [(ev + 1, 101), (s1, task), (ev + 1, 101)]]
     for r in rows[1:]:
         parts = r["perf/rollout_s"] + r["perf/update_s"] + r["perf/sync_s"]
         assert 0 < r["perf/rollout_s"] and 0 < r["perf/update_s"] and 0 < r["perf/sync_s"]

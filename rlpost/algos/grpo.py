@@ -40,6 +40,7 @@ from rlpost.generate import Generator, GenParams
 from rlpost.policy import Policy, rows_logprobs
 from rlpost.reward import Rubric
 from rlpost.rollout import rollout
+from rlpost.seeds import derive_seed
 from rlpost.track import Progress, Tracker
 
 Estimator = Literal["grpo", "gigpo"]
@@ -185,7 +186,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
         t0 = time.perf_counter()
         tasks = sampler.sample(cfg.tasks_per_step)
         trajs = rollout(run.envs, tasks, cfg.group_size, run.generator, policy.encode_chat, gen,
-                        seed=run.seed * 100_003 + step,
+                        seed=derive_seed(run.seed, "rollout", step),
                         max_prompt_tokens=run.max_prompt_tokens)
         t1 = time.perf_counter()
         run.rubric(trajs)
@@ -193,7 +194,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
                           cfg.gigpo_gamma, cfg.gigpo_step_weight)
         rows = rows_from_trajectories(trajs, cfg.pack_turns)
         lr = sched.get_last_lr()[0]  # the rate this step's update uses
-        loss_stats = update(cfg, policy, ref, opt, rows)
+        loss_stats = update(cfg, policy, ref, opt, rows, derive_seed(run.seed, "minibatches", step))
         sched.step()
         t2 = time.perf_counter()
         run.generator.sync_weights(policy)
@@ -220,7 +221,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
 
 
 def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
-           opt: torch.optim.Optimizer, rows: list[Row]) -> dict[str, float]:
+           opt: torch.optim.Optimizer, rows: list[Row], seed: int = 0) -> dict[str, float]:
     """The policy update of one GRPO step: `cfg.epochs` x `cfg.minibatches` optimizer steps of the
     clipped policy-gradient loss (plus beta * k3 KL to `ref`) over the rollout `rows` (per-step
     or packed: see `batch.py`; both give the same loss and gradient).
@@ -229,6 +230,7 @@ def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
     when the caller set it; otherwise it is the current policy's, computed before the first
     optimizer step when the update is off-policy (epochs or minibatches > 1) and equal to the
     detached current logprobs when it is not (ratio 1). `ref_logp` is computed from `ref`.
+    `seed` seeds the minibatch order (the update's own generator; the global RNG is untouched).
     Gradients of a minibatch are accumulated over micro-batches of `cfg.micro_batch_size` rows
     with the minibatch's normalisers, so the step does not depend on the micro-batch size.
     With `cfg.tis` the policy term of each token is weighted by the truncated importance
@@ -259,7 +261,7 @@ def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
                     for r, x in zip(mb, lp):
                         r.ref_logp = x[: len(r.action_ids)].detach()
     stats: dict[str, list[float]] = defaultdict(list)
-    perm_gen = torch.Generator().manual_seed(len(rows))
+    perm_gen = torch.Generator().manual_seed(seed)
     for _ in range(cfg.epochs):
         order = torch.randperm(len(rows), generator=perm_gen).tolist()
         size = -(-len(rows) // cfg.minibatches)
@@ -354,7 +356,7 @@ def _make_eval(cfg: GRPOConfig, run: GRPORun) -> Callable[[], dict[str, float]]:
         out: dict[str, float] = {}
         for i in range(0, len(tasks), len(run.envs)):
             trajs = rollout(run.envs, tasks[i : i + len(run.envs)], 1, run.generator,
-                            run.policy.encode_chat, params, seed=run.seed,
+                            run.policy.encode_chat, params, seed=derive_seed(run.seed, "eval"),
                             max_prompt_tokens=run.max_prompt_tokens)
             run.rubric(trajs)
             for k, v in step_metrics(trajs, prefix="eval").items():
