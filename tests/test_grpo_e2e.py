@@ -73,7 +73,10 @@ def test_two_multi_turn_grpo_steps_train_save_log_and_sync_the_engine(
         assert m["reward/env"] == pytest.approx(m["reward/env/solved"] - 0.1 * (
             m["rollout/invalid_actions"] * m["rollout/turns"]))
         assert m["perf/sync_s"] > 0 and m["lr"] == 1e-4
-    assert lines[1]["loss/kl"] == 0.0 < lines[2]["loss/kl"]  # the reference is the initial policy
+    # the reference is the initial policy: no KL at step 1 but bf16 rounding (the packed rows'
+    # reference pass and training pass round differently, ~1e-4), more after an update
+    assert lines[1]["loss/kl"] == pytest.approx(0.0, abs=1e-3)
+    assert lines[2]["loss/kl"] > lines[1]["loss/kl"]
     assert colour_pixels(run_dir / "curves.png", C0) > 100
     samples = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [1, 1, 2, 2]

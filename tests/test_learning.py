@@ -59,7 +59,7 @@ class OneWord(Env):
         return list(range(24)) if split == "train" else list(range(24, len(QUESTIONS)))
 
 
-CFG = GRPOConfig(steps=8, tasks_per_step=4, group_size=8, lr=5e-5, max_tokens=16, beta=0.0,
+CFG = GRPOConfig(steps=8, tasks_per_step=4, group_size=8, lr=1e-4, max_tokens=16, beta=0.0,
                  eval_every=8, eval_tasks=8, save_every=8, micro_batch_size=32)
 
 

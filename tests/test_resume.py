@@ -63,7 +63,7 @@ def test_resumed_run_equals_the_uninterrupted_run(uninterrupted, tiny_model_path
     capsys.readouterr()
     policy, gen = _new_process(tiny_model_path, 98)
     resumed = _train(policy, gen, tmp_path, GRPOConfig(**CFG), resume_step=4)
-    assert gen.syncs == 1 + 1  # resumed weights pushed to the engine, then one sync a step
+    assert gen.syncs == 1 + 1  # the resumed weights pushed to the engine, then one sync a step
     err = capsys.readouterr().err
     assert "grpo: 100%" in err and "5/5" in err  # the bar counts from the resumed step
 

@@ -172,8 +172,9 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     sampler = TaskSampler(run.train_tasks, seed=run.seed)
     ref = policy.reference() if cfg.beta > 0 else None  # the initial policy, also on resume
     start = load_checkpoint(run.run_dir, policy, opt, sched, sampler)
-    if start:
-        run.generator.sync_weights(policy)
+    # the generator may hold other weights (a resumed run's engine, one shared across runs):
+    # it samples from this policy from the first rollout on
+    run.generator.sync_weights(policy)
     gen = GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens)
     evaluate = _make_eval(cfg, run)
     last_eval: dict[str, float] = {}
