@@ -115,6 +115,9 @@ class GuessNumberEnv(Env):
         task = options.get("task_id")
         if task is None:
             task = self.draw_task()
+        if not isinstance(task, int) or not 0 <= task < self.cfg.n_train + self.cfg.n_test:
+            raise ValueError(f"GuessNumber task_id must be an int in "
+                             f"[0, {self.cfg.n_train + self.cfg.n_test})")
         self.task_id = int(task)
         self.secret = secret_for(self.task_id, self.cfg.high)
         self.history, self.done = [], False

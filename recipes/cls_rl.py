@@ -106,6 +106,7 @@ PRESETS = {"quick": quick, "smoke": smoke, "paper": paper}
 
 def validate(cfg: Config) -> None:
     """Raise RlpostError on a config no run can use (checked before anything is loaded)."""
+    cfg.run.validate()
     cfg.env.validate()
     cfg.algo.validate()
     if cfg.algo.max_tokens >= cfg.run.vllm.max_model_len:

@@ -94,6 +94,7 @@ class Config:
     """Env instances rollouts run over at once."""
 
     def validate(self) -> None:
+        self.run.validate()
         self.env.validate()
         self.sft.validate()
         checks = [(self.iterations >= 0, "iterations must be >= 0"),

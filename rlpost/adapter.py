@@ -72,11 +72,12 @@ class ChatAdapter(gym.Wrapper):
                                    options=options or None)
         self.texts, self.actions, self.total = [self.render(obs)], [], 0.0
         info = {**self._info(info, False), "task": {"task_id": self.task, "seed": self.task}}
+        task_record = info["task"]
         for action in replay:
             _, _, terminated, truncated, info = self.step(action)
             if terminated or truncated:
                 break
-        return self._obs(), info
+        return self._obs(), {**info, "task": task_record}
 
     def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)

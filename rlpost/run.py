@@ -46,6 +46,16 @@ class RunConfig:
     """Resume from the run directory's checkpoint when there is one."""
 
 
+    def validate(self) -> None:
+        """Raise RlpostError on settings no run can use (checked before anything is written)."""
+        from rlpost.track import BACKENDS
+
+        unknown = sorted(set(self.track) - set(BACKENDS))
+        if unknown:
+            raise RlpostError(f"run.track: unknown backend(s) {', '.join(unknown)}; "
+                              f"choose from {', '.join(BACKENDS)}")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

@@ -71,7 +71,8 @@ def test_the_adapter_renders_turns_and_keeps_the_env_limit():
         ("user", "Round 2, may I?"), ("assistant", YES), ("user", "Thank you!")]
     assert msgs[1].content.startswith("Hello ")
     last = _env(history=2)
-    last.reset(options={"task_id": 7, "replay": [YES, YES]})
+    _, info = last.reset(options={"task_id": 7, "replay": [YES, YES]})
+    assert info["task"] == {"task_id": 7, "seed": 7}  # kept through the replay
     assert [(m.role, m.content) for m in last.messages()] == [
         ("user", OMITTED), ("assistant", YES), ("user", "Round 2, may I?"), ("assistant", YES),
         ("user", "Thank you!")]

@@ -96,3 +96,24 @@ def test_reset_info_carries_the_task_record_with_its_ground_truth():
     env = make("rlpost/GuessNumber-v0").unwrapped
     _, info = env.reset(options={"task_id": 3, "replay": ["1"]})
     assert info["task"] == {"task_id": 3, "secret": env.secret, "high": 16}
+
+
+def test_non_text_actions_are_invalid_never_exceptions():
+    """A user's bug report: WebShop raised TypeError on None / int actions."""
+    for env_id in LIMITS:
+        env = make(env_id)
+        env.reset(seed=0)
+        for action in (None, 3, b"click[x]", ["search[x]"]):
+            *_, info = env.step(action)
+            assert info["valid"] is False, (env_id, action)
+    env = make("rlpost/WebShop-v0").unwrapped
+    task = env.tasks("train")[0]
+    env.reset(options={"task_id": task, "replay": ["search[shoes]", None]})
+    assert env.actions == ["search[shoes]"]
+
+
+def test_out_of_range_task_ids_are_errors():
+    env = make("rlpost/GuessNumber-v0").unwrapped
+    for bad in (-1, 10**9, "3"):
+        with pytest.raises(ValueError, match="task_id must be an int in"):
+            env.reset(options={"task_id": bad})

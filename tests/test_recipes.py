@@ -35,6 +35,9 @@ def test_invalid_algo_settings_are_rejected_before_loading(capsys, tmp_path):
         cls_rl.validate(cfg)
     cfg.algo.max_tokens = 1023
     cls_rl.validate(cfg)
+    cfg.run.track = ("jsonl", "bogus")  # rejected before the run directory is written
+    with pytest.raises(RlpostError, match="run.track: unknown backend.s. bogus"):
+        cls_rl.validate(cfg)
     from rlpost.recipes import eef
 
     cfg = eef.quick()

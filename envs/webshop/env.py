@@ -137,6 +137,8 @@ class WebShopEnv(Env):
                 "clickables": list(pages.clickables(self.shop, self.session))}
 
     def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+        if not isinstance(action, str):  # not text: an invalid action, never an exception
+            action = ""
         if self._done:  # ended: inert, as documented
             return self._obs(), 0.0, True, False, self._info(valid=False) | {
                 "success": self._reward == 1.0}
