@@ -271,12 +271,11 @@ def update(cfg: GRPOConfig, policy: Policy, ref: torch.nn.Module | None,
             if not minibatch:
                 continue
             _minibatch_step(cfg, policy, ref is not None, opt, minibatch, stats)
+    skipped, gap_max = stats.pop("skipped", []), stats.pop("gap_max", [])  # not means
     out = {k: sum(v) / len(v) for k, v in stats.items() if v}
-    out["loss/skipped_steps"] = float(sum(stats["skipped"]))
-    out.pop("skipped", None)
-    if stats["gap_max"]:
-        out["rollout/logprob_gap_max"] = max(stats["gap_max"])
-    out.pop("gap_max", None)
+    out["loss/skipped_steps"] = float(sum(skipped))
+    if gap_max:
+        out["rollout/logprob_gap_max"] = max(gap_max)
     return out
 
 
