@@ -38,22 +38,24 @@ def main() -> None:
     seeds = [0] if args.quick else args.seeds
     n_expert, n_eval = (24, 12) if args.quick else (args.expert_tasks, args.eval_tasks)
 
-    from rlpost.env import make
+    from rlpost.env import env_tasks, make
     from rlpost.envs.webshop.expert import Expert
     from rlpost.generate.vllm import VLLMGenerator
     from rlpost.policy import Policy
-    from rlpost.recipes.eef import AgentTuning, quick
+    from rlpost.recipes.eef import EEF, quick
+    from rlpost.recipes.rft import RFT
     from rlpost.run import seed_everything
 
     base = quick()
     base.expert_tasks, base.eval_tasks = n_expert, n_eval
     env = make("rlpost/WebShop-v0", base.env, max_turns=base.max_turns)
-    test = env.unwrapped.tasks("test")[:n_eval]
+    test = env_tasks(env, "test")[:n_eval]
     hard = [t for t in test if not Expert(base.expert).play(env, t).success]
     engine = VLLMGenerator(Policy(base.run.model).path, base.run.vllm, seed=0)
 
-    def hard_score(run: AgentTuning) -> float:
-        return 100 * statistics.mean(run.last_eval.rewards[t] for t in hard) if hard else 0.0
+    def hard_score(run: RFT) -> float:
+        rewards = {t.task_id: t.env_reward for t in run.last_eval.trajectories}
+        return 100 * statistics.mean(rewards[t] for t in hard) if hard else 0.0
 
     per_seed, zero = [], None
     for seed in seeds:
@@ -64,7 +66,8 @@ def main() -> None:
         cfg.sft.seed = seed
         policy = Policy(cfg.run.model)
         engine.load_weights(policy.named_tensors())
-        run = AgentTuning(cfg, policy, engine)
+        run = EEF(cfg, policy, engine)
+        runs = {"rft": RFT(cfg, policy, engine, runner=run.runner), "eef": run}
         r = {"seed": seed}
         if zero is None:
             zero = run.evaluate("zero_shot") | {"zero_shot/hard_score": hard_score(run)}
@@ -73,10 +76,10 @@ def main() -> None:
         r |= run.evaluate("bc") | {"bc/hard_score": hard_score(run)}
         snap = run.snapshot()
         found = run.explore(0) if args.shared_exploration else None
-        for method in ("rft", "eef"):
-            run.restore(snap)
-            r |= {f"{method}/{k}": v for k, v in run.iterate(method, 0, found).items()}
-            r |= run.evaluate(method) | {f"{method}/hard_score": hard_score(run)}
+        for method, tuning in runs.items():  # both from the BC model, on the same exploration
+            tuning.restore(snap)
+            r |= {f"{method}/{k}": v for k, v in tuning.iterate(0, found).items()}
+            r |= tuning.evaluate(method) | {f"{method}/hard_score": hard_score(tuning)}
         r["minutes"] = (time.time() - t0) / 60
         per_seed.append(r)
         print(r, flush=True)

@@ -28,12 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rlpost.algos.grpo import GRPOConfig, GRPORun, train
-from rlpost.env import env_tasks, make
+from rlpost.env import env_tasks
 from rlpost.generate import Generator
 from rlpost.envs.classification import ClassificationConfig
 from rlpost.errors import RlpostError
 from rlpost.reward import Rubric, strict_think_answer_format, think_answer_format
 from rlpost.run import RunConfig, start_run
+from rlpost.runner import Runner
 
 NAME = "cls-rl"
 
@@ -130,11 +131,11 @@ def main(cfg: Config, name: str = NAME, stop_after: int | None = None,
     """
     validate(cfg)
     n_envs = max(cfg.algo.tasks_per_step * cfg.algo.group_size, min(cfg.algo.eval_tasks, 64))
-    envs = [make("rlpost/Classification-v0", cfg.env) for _ in range(n_envs)]
     with start_run(cfg.run, name, cfg, generator) as run:
-        grpo_run = GRPORun(policy=run.policy, generator=run.generator, envs=envs,
-                           rubric=rubric(cfg), train_tasks=env_tasks(envs[0], "train"),
-                           eval_tasks=env_tasks(envs[0], "test"), tracker=run.tracker,
-                           run_dir=run.dir, seed=run.seed,
-                           max_prompt_tokens=cfg.max_prompt_tokens)
+        runner = Runner.make("rlpost/Classification-v0", cfg.env, n_envs, run.generator,
+                             run.policy.encode_chat, max_prompt_tokens=cfg.max_prompt_tokens)
+        env = runner.envs[0]
+        grpo_run = GRPORun(policy=run.policy, runner=runner, rubric=rubric(cfg),
+                           train_tasks=env_tasks(env, "train"), eval_tasks=env_tasks(env, "test"),
+                           tracker=run.tracker, run_dir=run.dir, seed=run.seed)
         return train(cfg.algo, grpo_run, stop_after=stop_after)

@@ -6,7 +6,8 @@ full history or the last k turns. It also gives the env what rollouts need:
 
 - tasks: a task is a reset seed. ``tasks("train")`` is seeds ``0 .. n_train-1``, ``tasks("test")``
   the ``n_test`` seeds from ``test_offset`` on, so a group of G copies reset with one task starts
-  from one state (the env's reset must be deterministic in its seed, as gymnasium asks);
+  from one state (the env's reset must be deterministic in its seed, as gymnasium asks); a
+  reset without ``task_id`` plays task = its seed, or, without a seed, a drawn train task;
 - observations ``{"text": render(obs), "anchor": render(obs)}`` (equal text = same state: the
   grouping GiGPO uses for text envs, as verl-agent does);
 - ``info`` with ``task_id``, ``valid`` (the env's own, else True), ``reward_components`` and, at
@@ -32,7 +33,7 @@ from rlpost.types import Message
 OMITTED = "[earlier turns omitted]"
 
 
-class ChatAdapter(gym.Wrapper):
+class ChatAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Wraps `env` (text observations, text actions) as an rlpost env; see the module docstring.
 
     system_prompt: the first message (None = none). history: turns shown in the chat (None =
@@ -43,6 +44,9 @@ class ChatAdapter(gym.Wrapper):
     def __init__(self, env: gym.Env, system_prompt: str | None = None, history: int | None = None,
                  render: Callable[[Any], str] = str, n_train: int = 1000, n_test: int = 100,
                  test_offset: int = 1_000_000):
+        gym.utils.RecordConstructorArgs.__init__(
+            self, system_prompt=system_prompt, history=history, render=render, n_train=n_train,
+            n_test=n_test, test_offset=test_offset)  # gymnasium re-creates wrappers from these
         super().__init__(env)
         if history is not None and history < 1:
             raise RlpostError("ChatAdapter: history must be >= 1 or None")
@@ -66,10 +70,13 @@ class ChatAdapter(gym.Wrapper):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[Observation, dict[str, Any]]:
         options = dict(options or {})
-        self.task = options.pop("task_id", None)
+        # the task is the reset seed: the given task, else the given seed, else a train task
+        # drawn from the env's generator
+        self.task = options.pop("task_id", seed)
+        if self.task is None:
+            self.task = int(self.env.np_random.integers(self.n_train))
         replay = options.pop("replay", [])
-        obs, info = self.env.reset(seed=self.task if self.task is not None else seed,
-                                   options=options or None)
+        obs, info = self.env.reset(seed=self.task, options=options or None)
         self.texts, self.actions, self.total = [self.render(obs)], [], 0.0
         info = {**self._info(info, False), "task": {"task_id": self.task, "seed": self.task}}
         task_record = info["task"]

@@ -18,7 +18,7 @@ from typing import Any
 import gymnasium as gym
 
 from rlpost.env import chat, turn_limit
-from rlpost.generate import Generator, GenParams
+from rlpost.generate import Generator, GenParams, Prompt
 from rlpost.seeds import derive_seed
 from rlpost.types import Message, Step, Trajectory
 
@@ -38,13 +38,15 @@ def rollout(
 
     envs: at least len(tasks) * group_size env instances (reused across calls), each with a
     turn limit (gymnasium's `TimeLimit`: made by `rlpost.env.make` / `gymnasium.make`).
-    encode: chat messages -> prompt token ids (the policy's chat template).
+    encode: chat messages -> prompt token ids (the policy's chat template); the messages'
+    images go with the ids to the generator (`Prompt`), in order.
     max_prompt_tokens: longest prompt to generate from; None = what the generator's context
     leaves for `params.max_tokens` new tokens.
     prefixes: per task, actions replayed after the reset (``options["replay"]``): the episode
     starts from the state they reach (EEF simulates the agent from states of expert episodes).
-    Each turn's generate call is seeded with `derive_seed(seed, "turn", k)`, so the same seed,
-    envs and generator weights give the same trajectories.
+    The G copies of task g reset with `derive_seed(seed, "reset", g)` and each turn's generate
+    call is seeded with `derive_seed(seed, "turn", k)`, so the same seed, envs and generator
+    weights give the same trajectories.
     Raises ValueError when envs are too few, an env has no turn limit (the rollout would not
     end), or the context leaves no room for a prompt.
     """
@@ -68,7 +70,8 @@ def rollout(
             options = {"task_id": task}
             if prefixes is not None:
                 options["replay"] = list(prefixes[g])
-            obs, info = envs[g * group_size + k].reset(seed=seed + g, options=options)
+            obs, info = envs[g * group_size + k].reset(seed=derive_seed(seed, "reset", g),
+                                                        options=options)
             anchors.append(obs["anchor"])
             trajs.append(Trajectory(task_id=task, group_id=g,
                                     task=info.get("task", {"task_id": task})))
@@ -84,7 +87,8 @@ def rollout(
         if not live:
             break
         turn_params = replace(params, seed=derive_seed(seed, "turn", turn))
-        completions = generator.generate([prompts[i] for i in live], turn_params)
+        requests = [Prompt(prompts[i], [im for m in chats[i] for im in m.images]) for i in live]
+        completions = generator.generate(requests, turn_params)
         still_live = []
         for i, c in zip(live, completions):
             obs, reward, terminated, truncated, info = envs[i].step(c.text)

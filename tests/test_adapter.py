@@ -13,6 +13,7 @@ from scripted import NO, YES, MenuGenerator
 
 from rlpost.adapter import OMITTED, ChatAdapter
 from rlpost.algos.grpo import GRPOConfig, GRPORun, train
+from rlpost.runner import Runner
 from rlpost.env import check_env, turn_limit
 from rlpost.errors import RlpostError
 from rlpost.reward import Rubric
@@ -88,6 +89,23 @@ def test_the_adapted_env_honours_rlposts_contract():
     check_env(_env(), n_random_actions=50)
 
 
+def test_gymnasiums_checker_passes_on_the_adapter_and_a_reset_always_names_its_task():
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env as gym_check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any other warning fails the test
+        # the checker recommends checking `env.unwrapped`: the adapter is the env under test
+        warnings.filterwarnings("ignore", message=".*different from the unwrapped version")
+        gym_check_env(_env(history=2), skip_render_check=True)
+    env = _env()
+    assert env.reset(seed=4)[1]["task"] == {"task_id": 4, "seed": 4}
+    assert env.reset(seed=4, options={"task_id": 9})[1]["task_id"] == 9
+    drawn = env.reset()[1]["task_id"]
+    assert drawn in env.tasks("train") and env.step(YES)[4]["task_id"] == drawn
+
+
 def test_grpo_trains_a_third_party_env_through_the_adapter(tiny_policy, tmp_path):
     """The menu alternates YES / NO per prompt, so each group has successes and failures; the
     update must raise the logprob of YES at the env's first prompt."""
@@ -109,8 +127,8 @@ def test_grpo_trains_a_third_party_env_through_the_adapter(tiny_policy, tmp_path
     before = logp()
     cfg = GRPOConfig(steps=2, tasks_per_step=2, group_size=4, lr=1e-3, eval_tasks=0)
     with Tracker(tmp_path, backends=("jsonl",)) as tracker:
-        run = GRPORun(policy=tiny_policy, generator=MenuGenerator(tiny_policy.tokenizer),
-                      envs=envs, rubric=Rubric(), train_tasks=envs[0].tasks("train"),
+        runner = Runner(envs, MenuGenerator(tiny_policy.tokenizer), tiny_policy.encode_chat)
+        run = GRPORun(policy=tiny_policy, runner=runner, rubric=Rubric(), train_tasks=envs[0].tasks("train"),
                       eval_tasks=[], tracker=tracker, run_dir=tmp_path)
         train(cfg, run)
     rows = read_metrics(tmp_path)

@@ -11,6 +11,7 @@ from rlpost.collect.eef import Label, important_state, label_actions, splice, st
 from rlpost.collect.episodes import Episode, best_per_task, to_samples
 from rlpost.envs.webshop.env import WebShopConfig, WebShopEnv
 from rlpost.envs.webshop.expert import MAX_STEPS, Expert
+from rlpost.generate import GenParams
 
 B, H, N = Label.BENEFICIAL, Label.HARMFUL, Label.NEUTRAL
 
@@ -125,16 +126,18 @@ def test_sft_samples_per_step_with_a_history_window():
 # --- failure exploration with a scripted agent ----------------------------------------------
 
 
-class ScriptedAgent:
-    """Plays from each (task, prefix) the episodes of a script, one per call, in order."""
+class ScriptedRunner:
+    """A runner that plays from each (task, prefix) the episodes of a script, one per call, in
+    order."""
 
     def __init__(self, script):
         self.script, self.calls, self.served = script, [], {}
 
-    def play(self, tasks, temperature, seed, prefixes=None):
+    def play(self, tasks, params, seed, group_size=1, prefixes=None):
         from rlpost.types import Step, Trajectory
 
-        self.calls.append((list(tasks), temperature, seed, [list(p) for p in prefixes]))
+        assert group_size == 1
+        self.calls.append((list(tasks), params.temperature, seed, [list(p) for p in prefixes]))
         out = []
         for task, prefix in zip(tasks, prefixes):
             key = (task, len(prefix))
@@ -160,8 +163,8 @@ def test_explore_failures_keeps_the_shortest_success_after_the_expert_prefix():
         (9, 0): [(["u"], False)] * 2, (9, 1): [(["v"], False)] * 2,
         (9, 2): [(["w"], False)] * 2,
     }
-    agent = ScriptedAgent(script)
-    res = explore_failures(agent, [expert, hopeless], m=3, temperature=0.7, seed=11, samples=2)
+    agent = ScriptedRunner(script)
+    res = explore_failures(agent, [expert, hopeless], m=3, params=GenParams(temperature=0.7), seed=11, samples=2)
     assert len(agent.calls) == 1  # one batched rollout over every (episode, state, sample)
     tasks, temperature, seed, prefixes = agent.calls[0]
     assert (temperature, seed) == (0.7, 11) and tasks == [7] * 6 + [9] * 6
@@ -182,16 +185,16 @@ def test_explore_failures_passes_pick_and_weights_to_the_splice():
     expert = Episode(3, [f"a{i}" for i in range(10)], 0.1, False, "expert")
     outcome = {0: False, 2: True, 4: True, 6: False, 8: True}  # labels B B N N H H B B N N
     script = {(3, i): [([f"c{i}", "buy"], ok)] for i, ok in outcome.items()}
-    res, = explore_failures(ScriptedAgent(script), [expert], m=5, temperature=1.0, seed=0,
+    res, = explore_failures(ScriptedRunner(script), [expert], m=5, params=GenParams(temperature=1.0), seed=0,
                             pick="latest", neutral_weight=0.5, harmful_weight=0.25)
     assert res.labels == [B, B, N, N, H, H, B, B, N, N]
     assert res.episode.actions == [f"a{i}" for i in range(8)] + ["c8", "buy"]
     assert res.episode.weights == [1, 1, 0.5, 0.5, 0.25, 0.25, 1, 1, 1, 1]
     script = {(3, i): [([f"c{i}", "buy"], ok)] for i, ok in outcome.items()}
-    res, = explore_failures(ScriptedAgent(script), [expert], m=5, temperature=1.0, seed=0)
+    res, = explore_failures(ScriptedRunner(script), [expert], m=5, params=GenParams(temperature=1.0), seed=0)
     assert res.episode.actions == ["a0", "a1", "c2", "buy"] and res.episode.weights == [1] * 4
     script = {(3, i): [([f"c{i}", "buy"], ok)] for i, ok in outcome.items()}
-    res, = explore_failures(ScriptedAgent(script), [expert], m=5, temperature=1.0, seed=0,
+    res, = explore_failures(ScriptedRunner(script), [expert], m=5, params=GenParams(temperature=1.0), seed=0,
                             pick="latest")  # default weights: neutral and harmful masked
     assert res.episode.weights == [1, 1, 0, 0, 0, 0, 1, 1, 1, 1]
 
@@ -227,7 +230,7 @@ def test_explore_failures_prefers_a_shorter_later_sample():
     expert = Episode(7, ["a0", "a1", "a2", "a3"], 0.3, False, "expert")
     script = {(7, 0): [(["x"], False)] * 3, (7, 2): [(["p", "q", "r", "buy"], True),
                                                       (["p", "buy"], True), (["z", "buy"], True)]}
-    res = explore_failures(ScriptedAgent(script), [expert], m=2, temperature=1.0, seed=0,
+    res = explore_failures(ScriptedRunner(script), [expert], m=2, params=GenParams(temperature=1.0), seed=0,
                            samples=3, harmful_weight=0.5)
     assert res[0].episode.actions == ["a0", "a1", "p", "buy"]
 

@@ -123,3 +123,21 @@ def test_vllm_seeded_sampling_repeats_and_leaves_the_torch_rng_alone(engine, pol
     c = [c.token_ids for c in engine.generate(prompts, GenParams(temperature=1.0, max_tokens=12,
                                                                 seed=124))]
     assert c != a
+
+
+def test_prompt_objects_equal_bare_ids_and_text_models_refuse_images(hf, engine, policy):
+    """Both generators take `Prompt(ids, images)`; a bare id list is the same text prompt, and
+    a text-only model refuses images with a one-line error (before generating anything)."""
+    from PIL import Image
+
+    from rlpost.errors import RlpostError
+    from rlpost.generate import Prompt
+
+    ids = policy.encode_chat([Message("user", "Say hi.")])
+    greedy = GenParams(temperature=0.0, max_tokens=6)
+    image = Image.new("RGB", (8, 8))
+    for gen in (hf, engine):
+        bare, wrapped = gen.generate([ids], greedy), gen.generate([Prompt(ids)], greedy)
+        assert wrapped[0].token_ids == bare[0].token_ids and len(bare[0].token_ids) > 0
+        with pytest.raises(RlpostError, match=r"^the prompt has 1 image\(s\) but the .* text"):
+            gen.generate([Prompt(ids), Prompt(ids, [image])], greedy)

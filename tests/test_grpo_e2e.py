@@ -33,6 +33,7 @@ def test_two_multi_turn_grpo_steps_train_save_log_and_sync_the_engine(
         tmp_path, engine, model_path, policy):
     """GuessNumber (multi-turn) with a length reward, so that every group has signal."""
     from rlpost.algos.grpo import GRPOConfig, GRPORun, train
+    from rlpost.runner import Runner
     from rlpost.reward import Rubric, completion_length
     from rlpost.track import Tracker
     from rlpost.types import Message
@@ -42,7 +43,7 @@ def test_two_multi_turn_grpo_steps_train_save_log_and_sync_the_engine(
     envs = [make("rlpost/GuessNumber-v0", max_turns=3) for _ in range(8)]
     run_dir = tmp_path / "run"
     tracker = Tracker(run_dir, backends=("jsonl",))
-    run = GRPORun(policy=policy, generator=engine, envs=envs,
+    run = GRPORun(policy=policy, runner=Runner(envs, engine, policy.encode_chat),
                   rubric=Rubric([completion_length], [-0.01]),
                   train_tasks=envs[0].unwrapped.tasks("train"),
                   eval_tasks=envs[0].unwrapped.tasks("test"), tracker=tracker, run_dir=run_dir)

@@ -17,6 +17,7 @@ import torch
 from rlpost.algos import advantages, grpo
 from rlpost.algos.batch import Row
 from rlpost.algos.grpo import GRPOConfig, GRPORun, train, update
+from rlpost.runner import Runner
 from rlpost.policy import action_logprobs, rows_logprobs
 from rlpost.reward import Rubric
 from rlpost.track import Tracker, read_metrics
@@ -147,11 +148,11 @@ def _train(policy, generator, run_dir, cfg, stop_after=None, resume_step=None, n
     envs = envs or [ChoiceEnv(n_test=n_test) for _ in range(cfg.tasks_per_step * cfg.group_size)]
     envs = [e if turn_limit(e) else limited(e) for e in envs]
     with Tracker(run_dir, backends=("jsonl",), resume_step=resume_step) as tracker:
-        run = GRPORun(policy=policy, generator=generator, envs=envs, rubric=Rubric(),
+        runner = Runner(envs, generator, policy.encode_chat, max_prompt_tokens)
+        run = GRPORun(policy=policy, runner=runner, rubric=Rubric(),
                       train_tasks=env_tasks(envs[0], "train"),
                       eval_tasks=env_tasks(envs[0], "test"),
-                      tracker=tracker, run_dir=run_dir, seed=3,
-                      max_prompt_tokens=max_prompt_tokens)
+                      tracker=tracker, run_dir=run_dir, seed=3)
         result = train(cfg, run, stop_after=stop_after)
     if out is not None:
         out.append(result)
@@ -434,19 +435,24 @@ def test_the_loop_passes_its_settings_to_rollouts_and_logs_timings(tiny_policy, 
     rows = _train(tiny_policy, gen, tmp_path, cfg, envs=envs)
     # each turn's call is seeded from the rollout's seed (reproducible sampling)
     assert [replace(x, seed=None) for x in gen.params] == [GenParams(0.7, 0.9, 5)] * 2
-    step_seeds = [derive_seed(3, "rollout", step) for step in (1, 2)]
+    # the step's seed comes from the run's; the batch is one chunk of the runner
+    step_seeds = [derive_seed(derive_seed(3, "rollout", step), "chunk", 0) for step in (1, 2)]
     assert [x.seed for x in gen.params] == [derive_seed(s, "turn", 1) for s in step_seeds]
-    # each group is reset with the step's seed (derived from the run's) plus its index in the batch
-    assert [e.resets[0][0] for e in envs] == [step_seeds[0]] * 2 + [step_seeds[0] + 1] * 2
-    assert [e.resets[1][0] for e in envs] == [step_seeds[1]] * 2 + [step_seeds[1] + 1] * 2
-    # greedy evals reset each chunk's envs with the run's seed plus the task's index in the chunk
+    # the G copies of each group share its reset seed, derived from the step's and its index
+    for k in (0, 1):
+        reset = [derive_seed(step_seeds[k], "reset", g) for g in (0, 1)]
+        assert [e.resets[k][0] for e in envs] == [reset[0]] * 2 + [reset[1]] * 2
+    # greedy evals run in chunks of the pool: chunk c resets with seeds derived from the eval's
     evals = [ChoiceEnv(n_test=3) for _ in range(2)]
     _train(tiny_policy, MenuGenerator(tiny_policy.tokenizer), tmp_path / "eval",
            GRPOConfig(steps=1, tasks_per_step=1, group_size=2, eval_tasks=3), envs=evals)
     task = TaskSampler(evals[0].tasks("train"), seed=3).sample(1)[0]
-    ev, s1 = derive_seed(3, "eval"), step_seeds[0]
-    assert [e.resets for e in evals] == [[(ev, 100), (ev, 102), (s1, task), (ev, 100), (ev, 102)],
-                                         [(ev + 1, 101), (s1, task), (ev + 1, 101)]]
+    ev = [derive_seed(derive_seed(3, "eval"), "chunk", c) for c in (0, 1)]
+    e00, e01, e10 = (derive_seed(ev[0], "reset", 0), derive_seed(ev[0], "reset", 1),
+                     derive_seed(ev[1], "reset", 0))
+    s1 = derive_seed(step_seeds[0], "reset", 0)
+    assert [e.resets for e in evals] == [[(e00, 100), (e10, 102), (s1, task), (e00, 100),
+                                          (e10, 102)], [(e01, 101), (s1, task), (e01, 101)]]
     for r in rows[1:]:
         parts = r["perf/rollout_s"] + r["perf/update_s"] + r["perf/sync_s"]
         assert 0 < r["perf/rollout_s"] and 0 < r["perf/update_s"] and 0 < r["perf/sync_s"]
@@ -498,8 +504,8 @@ def test_the_turn_limit_given_to_make_overrides_the_registered_one(tiny_policy, 
         envs = [make("rlpost/GuessNumber-v0", max_turns=max_turns) for _ in range(4)]
         cfg = GRPOConfig(steps=1, tasks_per_step=2, group_size=2, eval_tasks=0)
         with Tracker(tmp_path / str(max_turns), backends=("jsonl",)) as tracker:
-            run = GRPORun(policy=tiny_policy, generator=MenuGenerator(tiny_policy.tokenizer),
-                          envs=envs, rubric=Rubric(), train_tasks=env_tasks(envs[0], "train"),
+            runner = Runner(envs, MenuGenerator(tiny_policy.tokenizer), tiny_policy.encode_chat)
+            run = GRPORun(policy=tiny_policy, runner=runner, rubric=Rubric(), train_tasks=env_tasks(envs[0], "train"),
                           eval_tasks=[], tracker=tracker, run_dir=tmp_path / str(max_turns))
             train(cfg, run)
         row = read_metrics(tmp_path / str(max_turns))[1]

@@ -16,6 +16,7 @@ from gymnasium.wrappers import TimeLimit
 
 from rlpost.algos import advantages
 from rlpost.algos.grpo import GRPOConfig, GRPORun, train
+from rlpost.runner import Runner
 from rlpost.env import Env
 from rlpost.reward import Rubric
 from rlpost.run import seed_everything
@@ -70,7 +71,8 @@ def _grpo(engine, model_path, run_dir):
     policy = Policy(model_path)
     envs = [TimeLimit(OneWord(), 1) for _ in range(CFG.tasks_per_step * CFG.group_size)]
     with Tracker(run_dir, backends=("jsonl",)) as tracker:
-        run = GRPORun(policy=policy, generator=engine, envs=envs, rubric=Rubric(),
+        run = GRPORun(policy=policy, runner=Runner(envs, engine, policy.encode_chat),
+                      rubric=Rubric(),
                       train_tasks=envs[0].unwrapped.tasks("train"),
                       eval_tasks=envs[0].unwrapped.tasks("test"),
                       tracker=tracker, run_dir=run_dir, seed=0)

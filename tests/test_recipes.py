@@ -7,6 +7,7 @@ import pytest
 from rlpost.cli import main
 from rlpost.errors import RlpostError
 from rlpost.recipes import RECIPES
+from rlpost.seeds import derive_seed
 
 
 @pytest.mark.parametrize("name", list(RECIPES))
@@ -101,7 +102,7 @@ def test_eef_smoke_runs_bc_and_an_iteration(engine, model_path, tmp_path):
     assert _weighted_logprob(tuned, data) > _weighted_logprob(base, data) + 5.0
 
 
-def _tuning(policy, **overrides):
+def _tuning(policy, cls=None, **overrides):
     from rlpost.recipes import eef
     from scripted import MenuGenerator
 
@@ -109,7 +110,7 @@ def _tuning(policy, **overrides):
     cfg.sft.lr = 1e-3
     for k, v in overrides.items():
         setattr(cfg, k, v)
-    run = eef.AgentTuning(cfg, policy, MenuGenerator(policy.tokenizer))
+    run = (cls or eef.EEF)(cfg, policy, MenuGenerator(policy.tokenizer))
     run.train_tasks = _won_and_failed(run.env, cfg.expert)
     run.collect_expert()
     assert [e.success for e in run.expert] == [True, False]
@@ -163,16 +164,17 @@ def test_an_eef_iteration_keeps_and_trains_on_a_spliced_episode(tiny_policy, mon
     spliced = Episode(failed, list(env.actions), 1.0, True, "eef", [1.0] * len(env.actions))
     calls = []
 
-    def explore_failures(agent, episodes, *args):
-        calls.append(([e.task_id for e in episodes], args))
+    def explore_failures(runner, episodes, m, params, *args):
+        assert runner is run.runner
+        calls.append(([e.task_id for e in episodes], (m, params.temperature, *args)))
         return [EEFResult([Label.BENEFICIAL] * len(e.actions), spliced) for e in episodes]
 
     monkeypatch.setattr(eef, "explore_failures", explore_failures)
     data = to_samples(env, [spliced], full_history=False)
     before = _weighted_logprob(policy, data)
-    stats = run.iterate("eef", 0, found=[Episode(won, ["search[x]"], 0.0, False)])
+    stats = run.iterate(0, found=[Episode(won, ["search[x]"], 0.0, False)])
     # only the failed expert task RFT has not solved, with the config's settings
-    assert calls == [([failed], (3, 0.9, 4 * 1000 + 500, "latest", 0.1, 0.2, 2))]
+    assert calls == [([failed], (3, 0.9, derive_seed(4, "eef", 0), "latest", 0.1, 0.2, 2))]
     n_states = len(state_indices(len(run.expert[1].actions), 3))
     assert stats == {"iter/explore_success": 0.0, "iter/eef_failed_explored": 1.0,
                      "iter/eef_rollouts": 2.0 * n_states, "iter/eef_kept": 1.0,
@@ -185,11 +187,25 @@ def test_an_eef_iteration_keeps_and_trains_on_a_spliced_episode(tiny_policy, mon
     # once exploration solves the task, its own success replaces the spliced episode, and
     # failures are no longer explored there
     solved = Episode(failed, Expert().play(env, failed).actions, 1.0, True)
-    stats = run.iterate("rft", 1, found=[solved])
-    assert stats == {"iter/explore_success": 1.0, "iter/episodes": 2.0}
-    assert run.solved == {failed: solved} and len(calls) == 1  # rft explores no failures
-    run.iterate("eef", 2, found=[])
-    assert calls[-1][0] == []
+    stats = run.iterate(1, found=[solved])
+    assert stats == {"iter/explore_success": 1.0, "iter/eef_failed_explored": 0.0,
+                     "iter/eef_rollouts": 0.0, "iter/eef_kept": 0.0, "iter/episodes": 2.0}
+    assert run.solved == {failed: solved} and calls[-1][0] == []  # no failure left to explore
+
+
+def test_an_rft_iteration_explores_no_failures(tiny_policy):
+    """RFT's loop (which EEF extends) keeps the explored successes and nothing else."""
+    from rlpost.collect.episodes import Episode
+    from rlpost.envs.webshop.expert import Expert
+    from rlpost.recipes import rft
+
+    cfg, run = _tuning(tiny_policy, cls=rft.RFT)
+    won, failed = run.train_tasks
+    solved = Episode(failed, Expert().play(run.env, failed).actions, 1.0, True)
+    stats = run.iterate(0, found=[solved, Episode(won, ["search[x]"], 0.0, False)])
+    assert stats == {"iter/explore_success": 0.5, "iter/episodes": 2.0}
+    assert run.solved == {failed: solved} and not hasattr(run, "eef_kept")
+    assert run.training_data() == [run.expert[0], solved]
 
 
 def test_behaviour_cloning_trains_on_the_expert_successes_only(tiny_policy, tiny_model_path):
@@ -218,19 +234,21 @@ def test_from_base_retrains_the_base_model_on_all_data(tiny_policy, tiny_model_p
     with torch.no_grad():  # as if behaviour cloning had moved the weights
         for p in tiny_policy.model.parameters():
             p.add_(0.01)
-    run.iterate("rft", 0, found=[])
+    run.iterate(0, found=[])
     reference = Policy(tiny_model_path, autocast=None)
     train_sft(reference, to_samples(run.env, run.expert[:1], full_history=False), cfg.sft,
               progress=False)
     assert _same_weights(tiny_policy, reference)
 
 
-def test_rft_recipe_is_eef_without_failure_exploration():
-    from rlpost.recipes import rft
+def test_eef_presets_are_rfts_with_the_eef_fields():
+    """The two recipes run the same stages on the same data: only EEF's own fields differ."""
+    import dataclasses
 
-    for build in rft.PRESETS.values():
-        assert build().method == "rft"
-    cfg = rft.PRESETS["smoke"]()
-    cfg.method = "eef"
-    with pytest.raises(RlpostError, match="method=rft"):
-        rft.main(cfg)
+    from rlpost.recipes import eef, rft
+
+    assert set(eef.PRESETS) == set(rft.PRESETS)
+    for name, build in rft.PRESETS.items():
+        base, ext = dataclasses.asdict(build()), dataclasses.asdict(eef.PRESETS[name]())
+        assert {k: v for k, v in ext.items() if not k.startswith("eef_")} == base
+    assert (eef.quick().eef_states, eef.smoke().eef_samples) == (4, 1)

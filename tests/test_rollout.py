@@ -50,7 +50,7 @@ class ScriptedGenerator:
         self.params.append(params)
         out = []
         for p in prompts:
-            target, n_said = p[0], p[1]
+            target, n_said = p.ids[0], p.ids[1]
             text = "0" if self.stubborn else str(target - 2 + n_said)
             out.append(Completion([1, 2, n_said], [-0.5, -0.5, -0.5], text, self.finish))
         return out
@@ -163,9 +163,10 @@ def test_reset_seeds_options_and_recorded_steps():
     envs = [Recording() for _ in range(4)]
     trajs = rollout(limited(envs), [5, 7], 2, ScriptedGenerator(), encode, GenParams(), seed=40,
                     prefixes=[["3"], ["5", "6"]])
+    r0, r1 = derive_seed(40, "reset", 0), derive_seed(40, "reset", 1)
     assert [e.resets for e in envs] == [
-        [(40, {"task_id": 5, "replay": ["3"]})], [(40, {"task_id": 5, "replay": ["3"]})],
-        [(41, {"task_id": 7, "replay": ["5", "6"]})], [(41, {"task_id": 7, "replay": ["5", "6"]})]]
+        [(r0, {"task_id": 5, "replay": ["3"]})], [(r0, {"task_id": 5, "replay": ["3"]})],
+        [(r1, {"task_id": 7, "replay": ["5", "6"]})], [(r1, {"task_id": 7, "replay": ["5", "6"]})]]
     s = trajs[0].steps[0]
     assert (s.prompt_ids, s.action_ids, s.sample_logprobs, s.finish_reason) == ([5, 0, 99], [1, 2, 0],
                                                                          [-0.5] * 3, "stop")
@@ -173,10 +174,33 @@ def test_reset_seeds_options_and_recorded_steps():
     assert trajs[0].steps[-1].info["reward_components"] == {"hit": 1.0}
     plain, gen, params = Recording(), ScriptedGenerator(finish="length"), GenParams(0.3, 0.9, 7)
     t, = rollout(limited([plain]), [5], 1, gen, encode, params)
-    assert plain.resets == [(0, {"task_id": 5})]  # no replay key without prefixes
+    assert plain.resets == [(derive_seed(0, "reset", 0), {"task_id": 5})]  # no replay key
     assert [replace(x, seed=None) for x in gen.params] == [params] * 3
     assert [x.seed for x in gen.params] == [derive_seed(0, "turn", k) for k in (1, 2, 3)]
     assert [s.finish_reason for s in t.steps] == ["length"] * 3
+
+
+class Pictures(Counter):
+    """Counter whose chat carries an image per message (as a screenshot env's would)."""
+
+    def messages(self):
+        return [Message("user", m.content, [f"img-{self.target}-{len(self.said)}"])
+                for m in super().messages()]
+
+
+def test_the_chats_images_go_to_the_generator_with_the_prompt():
+    gen = ScriptedGenerator()
+    seen = []
+    original = gen.generate
+
+    def generate(prompts, params):
+        seen.append([(p.ids, p.images) for p in prompts])
+        return original(prompts, params)
+
+    gen.generate = generate
+    rollout(limited([Pictures(), Pictures()]), [5, 7], 1, gen, encode, GenParams())
+    assert seen[0] == [([5, 0, 99], ["img-5-0"]), ([7, 0, 99], ["img-7-0"])]
+    assert seen[1] == [([5, 1, 99], ["img-5-1"]), ([7, 1, 99], ["img-7-1"])]
 
 
 def test_too_few_envs_is_an_error():

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import gymnasium as gym
 import torch
 
 from rlpost import learn
@@ -36,10 +35,10 @@ from rlpost.algos.losses import (LOSS_AGGS, TIS_MODES, LossAgg, TISMode, aggrega
                                  clipped_token_loss, kl_k3, tis_weights)
 from rlpost.checkpoint import TaskSampler, load_checkpoint, save_checkpoint
 from rlpost.errors import RlpostError
-from rlpost.generate import Generator, GenParams
+from rlpost.generate import GenParams
 from rlpost.policy import Policy, rows_logprobs
 from rlpost.reward import Rubric
-from rlpost.rollout import rollout
+from rlpost.runner import Runner
 from rlpost.seeds import derive_seed
 from rlpost.track import Progress, Tracker
 
@@ -146,17 +145,15 @@ class GRPORun:
     """Everything `train` needs, built by the recipe."""
 
     policy: Policy
-    generator: Generator
-    envs: Sequence[gym.Env]
-    """At least tasks_per_step * group_size env instances, made with their turn limit (evals
-    run in chunks of len(envs))."""
+    runner: Runner
+    """Plays rollouts and evals; its pool holds at least tasks_per_step * group_size envs
+    (evals run in chunks of the pool)."""
     rubric: Rubric
     train_tasks: Sequence[Any]
     eval_tasks: Sequence[Any]
     tracker: Tracker
     run_dir: Path
     seed: int = 0
-    max_prompt_tokens: int | None = None
 
 
 def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[str, float]:
@@ -174,7 +171,12 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     start = load_checkpoint(run.run_dir, policy, opt, sched, sampler)
     # the generator may hold other weights (a resumed run's engine, one shared across runs):
     # it samples from this policy from the first rollout on
-    run.generator.sync_weights(policy)
+    generator = run.runner.generator
+    n_envs = len(run.runner.envs)
+    if n_envs < cfg.tasks_per_step * cfg.group_size:
+        raise RlpostError(f"grpo: a rollout batch of {cfg.tasks_per_step} tasks x "
+                          f"{cfg.group_size} needs as many envs; the runner has {n_envs}")
+    generator.sync_weights(policy)
     gen = GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens)
     evaluate = _make_eval(cfg, run)
     last_eval: dict[str, float] = {}
@@ -186,9 +188,8 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
     for step in range(start + 1, cfg.steps + 1):
         t0 = time.perf_counter()
         tasks = sampler.sample(cfg.tasks_per_step)
-        trajs = rollout(run.envs, tasks, cfg.group_size, run.generator, policy.encode_chat, gen,
-                        seed=derive_seed(run.seed, "rollout", step),
-                        max_prompt_tokens=run.max_prompt_tokens)
+        trajs = run.runner.play(tasks, gen, derive_seed(run.seed, "rollout", step),
+                                cfg.group_size)
         t1 = time.perf_counter()
         run.rubric(trajs)
         assign_advantages(trajs, cfg.advantage, cfg.scale_rewards, cfg.adv_eps,
@@ -198,7 +199,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
         loss_stats = update(cfg, policy, ref, opt, rows, derive_seed(run.seed, "minibatches", step))
         sched.step()
         t2 = time.perf_counter()
-        run.generator.sync_weights(policy)
+        generator.sync_weights(policy)
         t3 = time.perf_counter()
 
         metrics = step_metrics(trajs)
@@ -347,21 +348,14 @@ def _stack(values: list[torch.Tensor | None], default: torch.Tensor) -> torch.Te
 
 
 def _make_eval(cfg: GRPOConfig, run: GRPORun) -> Callable[[], dict[str, float]]:
+    """Greedy eval on the first `cfg.eval_tasks` held-out tasks, scored by the run's rubric."""
     params = GenParams(temperature=0.0, max_tokens=cfg.max_tokens)
+    tasks = list(run.eval_tasks)[: cfg.eval_tasks]
 
     def evaluate() -> dict[str, float]:
-        tasks = list(run.eval_tasks)[: cfg.eval_tasks]
         if not tasks:
             return {}
-        out: dict[str, float] = {}
-        for i in range(0, len(tasks), len(run.envs)):
-            trajs = rollout(run.envs, tasks[i : i + len(run.envs)], 1, run.generator,
-                            run.policy.encode_chat, params, seed=derive_seed(run.seed, "eval"),
-                            max_prompt_tokens=run.max_prompt_tokens)
-            run.rubric(trajs)
-            for k, v in step_metrics(trajs, prefix="eval").items():
-                out[k] = out.get(k, 0.0) + v * len(trajs)
-        return {k: v / len(tasks) for k, v in out.items()}
+        return run.runner.evaluate(tasks, params, derive_seed(run.seed, "eval"), run.rubric).metrics
 
     return evaluate
 

@@ -26,7 +26,8 @@ from enum import IntEnum
 from typing import Literal
 
 from rlpost.collect.episodes import Episode, from_trajectory
-from rlpost.collect.rft import Agent
+from rlpost.generate import GenParams
+from rlpost.runner import Runner
 
 
 class Label(IntEnum):
@@ -103,17 +104,18 @@ def splice(expert: Episode, states: Sequence[int], succ: Sequence[bool],
     return EEFResult(labels, episode)
 
 
-def explore_failures(agent: Agent, failed: Sequence[Episode], m: int, temperature: float,
+def explore_failures(runner: Runner, failed: Sequence[Episode], m: int, params: GenParams,
                      seed: int, pick: Literal["earliest", "latest"] = "earliest",
                      neutral_weight: float = 0.0, harmful_weight: float = 0.0,
                      samples: int = 1) -> list[EEFResult]:
     """Simulate the agent `samples` times from each of M states of each failed expert episode
-    (one batched rollout over all of them); a state counts as solved when any simulation
-    succeeds (its shortest success is the continuation). Returns what EEF keeps of each."""
+    (one batched request to the runner, sampled with `params`); a state counts as solved when
+    any simulation succeeds (its shortest success is the continuation). Returns what EEF keeps
+    of each."""
     jobs = [(k, i) for k, e in enumerate(failed) for i in state_indices(len(e.actions), m)
             for _ in range(samples)]
-    trajs = agent.play([failed[k].task_id for k, _ in jobs], temperature, seed,
-                       prefixes=[failed[k].actions[:i] for k, i in jobs])
+    trajs = runner.play([failed[k].task_id for k, _ in jobs], params, seed,
+                        prefixes=[failed[k].actions[:i] for k, i in jobs])
     best: dict[tuple[int, int], Episode | None] = dict.fromkeys(jobs)  # in state order
     for (k, i), t in zip(jobs, trajs):
         e = from_trajectory(t, failed[k].actions[:i])

