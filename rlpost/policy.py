@@ -14,7 +14,8 @@ import importlib.util
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -97,8 +98,30 @@ def load_tokenizer(path: str):
     return tok
 
 
+@dataclass
+class LoRAConfig:
+    """Low-rank adapters (Hu et al. 2021, arXiv 2106.09685): W + (alpha / r) B A on the
+    target linear modules, A and B trained, W frozen."""
+
+    r: int = 16
+    """Rank."""
+    alpha: int = 32
+    """Scaling numerator (scale = alpha / r)."""
+    dropout: float = 0.0
+    """Dropout on the adapter input."""
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                "down_proj")
+    """Names of the linear modules that get adapters."""
+    seed: int = 0
+    """Seeds the adapters' initialisation."""
+
+
 class Policy:
-    """A causal LM being trained, with its tokenizer. Float32 master weights by default."""
+    """A causal LM being trained, with its tokenizer. Float32 master weights by default.
+
+    The policy owns what every trainer does with its weights: chat encoding, the frozen
+    reference (`reference`), LoRA training (`lora`), weights for the generator
+    (`named_tensors`) and saving (`save`)."""
 
     def __init__(self, model_name: str, dtype: str = "float32", device: str = "cpu",
                  autocast: str | None = "bfloat16", gradient_checkpointing: bool = False):
@@ -142,6 +165,32 @@ class Policy:
         for p in ref.parameters():
             p.requires_grad_(False)
         return ref
+
+    @contextmanager
+    def lora(self, cfg: LoRAConfig) -> Iterator[None]:
+        """Inside the block `self.model` carries LoRA adapters (peft) and only they are
+        trainable; on exit, also on an exception, the adapters are merged into the weights and
+        `self.model` is again the plain model, with its parameter names (so the generator's
+        weight sync and `save` work unchanged) and its parameters' `requires_grad` as before.
+        Raises RlpostError when the targets match no module of the model."""
+        from peft import LoraConfig, get_peft_model
+
+        flags = {n: p.requires_grad for n, p in self.model.named_parameters()}
+        peft_cfg = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                              target_modules=list(cfg.targets), task_type="CAUSAL_LM")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            try:
+                self.model = get_peft_model(self.model, peft_cfg)
+            except ValueError as e:
+                raise RlpostError(f"cannot add LoRA adapters to {', '.join(cfg.targets)}: "
+                                  f"{str(e).splitlines()[0]}") from e
+        try:
+            yield
+        finally:
+            self.model = self.model.merge_and_unload()
+            for n, p in self.model.named_parameters():
+                p.requires_grad_(flags.get(n, p.requires_grad))
 
     def save(self, path: str | Path) -> None:
         """Save the model and tokenizer as a Hugging Face folder (vLLM and `Policy` load it)."""

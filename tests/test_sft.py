@@ -229,6 +229,30 @@ def test_lora_bad_targets(policy):
     assert all(p.requires_grad for p in policy.model.parameters())
 
 
+def test_policy_lora_trains_only_adapters_and_merges_on_an_exception(tiny_policy):
+    """Inside `Policy.lora` only the adapters are trainable; leaving the block (here by an
+    exception) merges W + (alpha / r) B A into the plain model's weights."""
+    from rlpost.policy import LoRAConfig
+
+    policy = tiny_policy
+    before = {k: v.clone() for k, v in policy.named_tensors()}
+    with pytest.raises(KeyError), policy.lora(LoRAConfig(r=2, alpha=6, targets=("q_proj",))):
+        names = [n for n, p in policy.model.named_parameters() if p.requires_grad]
+        assert names and all("lora_" in n and "q_proj" in n for n in names)
+        layer = policy.model.base_model.model.model.layers[0].self_attn.q_proj
+        with torch.no_grad():
+            layer.lora_B["default"].weight.fill_(0.5)  # B starts at 0: make the adapter count
+        a = layer.lora_A["default"].weight.detach().clone()
+        delta = (6 / 2) * layer.lora_B["default"].weight.detach() @ a
+        raise KeyError("interrupted")
+    after = dict(policy.named_tensors())
+    assert after.keys() == before.keys()
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert torch.allclose(after[q], before[q] + delta, atol=1e-6)
+    assert all(torch.equal(after[k], before[k]) for k in before if "q_proj" not in k)
+    assert all(p.requires_grad for p in policy.model.parameters())
+
+
 # --- config ------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import sys
 import time
 import typing
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +25,7 @@ import torch
 from rlpost import learn
 from rlpost.errors import RlpostError
 from rlpost.learn import Schedule
-from rlpost.policy import Policy
+from rlpost.policy import LoRAConfig, Policy
 from rlpost.track import Tracker
 from rlpost.types import Message
 
@@ -165,11 +166,15 @@ class SFTConfig:
     """LoRA scaling numerator (scale = alpha / r)."""
     lora_dropout: float = 0.0
     """Dropout on the LoRA input."""
-    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                     "up_proj", "down_proj")
+    lora_targets: tuple[str, ...] = LoRAConfig.targets
     """Names of the linear modules that get adapters."""
     seed: int = 0
     """Seeds the per-epoch shuffle and the LoRA initialisation."""
+
+    def lora_config(self) -> LoRAConfig:
+        """The adapters `Policy.lora` trains when `lora` is set."""
+        return LoRAConfig(self.lora_r, self.lora_alpha, self.lora_dropout,
+                          tuple(self.lora_targets), self.seed)
 
     def validate(self) -> None:
         """Raise RlpostError on settings no run can use."""
@@ -265,20 +270,6 @@ def _accumulate(policy: Policy, batch: Sequence[Seq], micro_batch_tokens: int) -
 # --- the loop ----------------------------------------------------------------------------
 
 
-def _wrap_lora(policy: Policy, cfg: SFTConfig):
-    from peft import LoraConfig, get_peft_model
-
-    lora_cfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=list(cfg.lora_targets), task_type="CAUSAL_LM")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        try:
-            return get_peft_model(policy.model, lora_cfg)
-        except ValueError as e:
-            raise RlpostError(f"sft: cannot add LoRA adapters to {', '.join(cfg.lora_targets)}: "
-                              f"{str(e).splitlines()[0]}") from e
-
-
 def train_sft(policy: Policy, samples: Sequence[SFTSample], cfg: SFTConfig,
               tracker: Tracker | None = None, step_offset: int = 0,
               progress: bool = True) -> SFTResult:
@@ -304,31 +295,38 @@ def train_sft(policy: Policy, samples: Sequence[SFTSample], cfg: SFTConfig,
     if truncated:
         print(f"rlpost: sft: {truncated} of {len(samples)} samples exceed max_len {cfg.max_len}; "
               f"{lost} target tokens cut off (raise sft.max_len to train them)", file=sys.stderr)
-    per_epoch = -(-len(seqs) // cfg.batch_size)
-    total_steps = per_epoch * cfg.epochs
-    losses: list[float] = []
-    skipped = 0
-    tokens = 0
     if not seqs:
         policy.model.eval()
         return SFTResult(0, [], 0, dropped, truncated, lost, time.perf_counter() - t0)
-
-    flags = {n: p.requires_grad for n, p in policy.model.named_parameters()}
-    if cfg.lora:
-        policy.model = _wrap_lora(policy, cfg)
-    bar = None
     try:
-        params = [p for p in policy.model.parameters() if p.requires_grad]
-        opt, sched = learn.make_optimizer(params, cfg.lr, cfg.weight_decay, cfg.warmup_steps,
-                                          cfg.schedule, total_steps)
-        if progress:
-            from tqdm import tqdm
+        with policy.lora(cfg.lora_config()) if cfg.lora else nullcontext():
+            losses, tokens = _epochs(policy, seqs, cfg, tracker, step_offset, progress)
+    finally:
+        policy.model.eval()
+    return SFTResult(len(losses), losses, tokens, dropped, truncated, lost,
+                     time.perf_counter() - t0)
 
-            tty = sys.stderr.isatty()
-            bar = tqdm(total=total_steps, desc="sft", unit="step", mininterval=0.5 if tty else 30.0,
-                       dynamic_ncols=tty, file=sys.stderr)
-        rng = random.Random(cfg.seed)
-        policy.model.train()
+
+def _epochs(policy: Policy, seqs: list[Seq], cfg: SFTConfig, tracker: Tracker | None,
+            step_offset: int, progress: bool) -> tuple[list[float], int]:
+    """The optimizer steps over `cfg.epochs` shuffled passes; returns (losses, tokens)."""
+    per_epoch = -(-len(seqs) // cfg.batch_size)
+    total_steps = per_epoch * cfg.epochs
+    losses: list[float] = []
+    skipped = tokens = 0
+    params = policy.trainable_parameters()
+    opt, sched = learn.make_optimizer(params, cfg.lr, cfg.weight_decay, cfg.warmup_steps,
+                                      cfg.schedule, total_steps)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        tty = sys.stderr.isatty()
+        bar = tqdm(total=total_steps, desc="sft", unit="step", mininterval=0.5 if tty else 30.0,
+                   dynamic_ncols=tty, file=sys.stderr)
+    rng = random.Random(cfg.seed)
+    policy.model.train()
+    try:
         for _ in range(cfg.epochs):
             order = list(range(len(seqs)))
             rng.shuffle(order)
@@ -353,10 +351,4 @@ def train_sft(policy: Policy, samples: Sequence[SFTSample], cfg: SFTConfig,
     finally:
         if bar is not None:
             bar.close()
-        if cfg.lora:
-            policy.model = policy.model.merge_and_unload()
-            for n, p in policy.model.named_parameters():
-                p.requires_grad_(flags.get(n, p.requires_grad))
-        policy.model.eval()
-    return SFTResult(len(losses), losses, tokens, dropped, truncated, lost,
-                     time.perf_counter() - t0)
+    return losses, tokens
