@@ -81,6 +81,28 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
+def _read_step(ckpt: Path) -> int:
+    return int(json.loads((ckpt / "state.json").read_text())["step"])
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the checkpoint a run in `run_dir` resumes from (None: it starts fresh).
+    Raises RlpostError when its state file is unreadable."""
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        return None
+    try:
+        return _read_step(ckpt)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _corrupt(ckpt, e) from e
+
+
+def _corrupt(ckpt: Path, e: Exception) -> RlpostError:
+    return RlpostError(
+        f"checkpoint {ckpt} is corrupt ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+        "move it away to start fresh, or point --run.dir at another run")
+
+
 def load_checkpoint(run_dir: Path, policy: Policy, opt: torch.optim.Optimizer, sched: Any,
                     sampler: TaskSampler) -> int:
     """Restore the latest checkpoint in `run_dir` into the given objects; returns its step (0 if none)."""
@@ -90,14 +112,11 @@ def load_checkpoint(run_dir: Path, policy: Policy, opt: torch.optim.Optimizer, s
     try:
         from safetensors.torch import load_file
 
-        step = int(json.loads((ckpt / "state.json").read_text())["step"])
+        step = _read_step(ckpt)
         weights = load_file(ckpt / "model.safetensors")
         trainer = torch.load(ckpt / "trainer.pt", weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file means a corrupt checkpoint
-        raise RlpostError(
-            f"checkpoint {ckpt} is corrupt ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
-            "move it away to start fresh, or point --run.dir at another run"
-        ) from e
+        raise _corrupt(ckpt, e) from e
     missing, unexpected = policy.model.load_state_dict(weights, strict=False)
     real_missing = [k for k in missing if k not in _tied_keys(policy.model)]
     if real_missing or unexpected:

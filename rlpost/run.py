@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from rlpost.checkpoint import latest_checkpoint
+from rlpost.checkpoint import checkpoint_step, latest_checkpoint
 from rlpost.config import save_yaml, to_dict
 from rlpost.errors import RlpostError
 from rlpost.generate import Generator
@@ -91,10 +90,7 @@ def make_generator(cfg: RunConfig, policy: Policy) -> Generator:
 
 
 def make_tracker(cfg: RunConfig, run_dir: Path, full_config: Any) -> Tracker:
-    ckpt = latest_checkpoint(run_dir) if cfg.resume else None
-    resume_step = None
-    if ckpt is not None:
-        resume_step = int(json.loads((ckpt / "state.json").read_text())["step"])
+    resume_step = checkpoint_step(run_dir) if cfg.resume else None
     save_yaml(full_config, run_dir / "config.yaml")
     return Tracker(run_dir, backends=cfg.track, project=cfg.project, run_name=run_dir.name,
                    config=to_dict(full_config), resume_step=resume_step)

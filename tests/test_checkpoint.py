@@ -37,6 +37,22 @@ def test_corrupt_checkpoint_raises_and_is_kept(tmp_path):
     assert (ckpt / "model.safetensors").exists(), "nothing written before may be lost"
 
 
+@pytest.mark.parametrize("state", ["{not json", '{"epoch": 3}', '{"step": "x"}'])
+def test_a_resumed_runs_tracker_reports_a_corrupt_state_file_in_one_line(tmp_path, state):
+    """The run's set-up reads the resume step before the trainer loads the checkpoint: a broken
+    state.json is the same one-line error there, and nothing is removed."""
+    from rlpost.checkpoint import checkpoint_step
+    from rlpost.run import RunConfig, make_tracker
+
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "state.json").write_text(state)
+    with pytest.raises(RlpostError, match=r"^checkpoint .*checkpoint is corrupt \("):
+        make_tracker(RunConfig(track=("jsonl",)), tmp_path, {"a": 1})
+    assert (tmp_path / "checkpoint" / "state.json").read_text() == state
+    (tmp_path / "checkpoint" / "state.json").write_text('{"step": 7}')
+    assert checkpoint_step(tmp_path) == 7 and checkpoint_step(tmp_path / "none") is None
+
+
 def test_old_checkpoint_is_used_when_a_save_was_interrupted(tmp_path):
     (tmp_path / "checkpoint.old").mkdir()
     (tmp_path / "checkpoint.old" / "state.json").write_text(json.dumps({"step": 2}))
