@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlpost.env import Env, Observation, env_config
+from rlpost.errors import RlpostError
 from rlpost.types import Message
 
 _INT_RE = re.compile(r"[-+]?\d+")
@@ -48,6 +49,11 @@ class GuessNumberConfig:
     """Test task ids: the next n_test ids."""
     invalid_penalty: float = -0.1
     """Reward of a turn without a parseable in-range guess (state unchanged)."""
+
+    def validate(self) -> None:
+        """Raise RlpostError on a game no env can be built for."""
+        if self.high < 1 or self.n_train < 1 or self.n_test < 0:
+            raise RlpostError("GuessNumberConfig needs high >= 1, n_train >= 1, n_test >= 0")
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,6 @@ class GuessNumberEnv(Env):
     def __init__(self, config: GuessNumberConfig | None = None, **overrides: Any):
         super().__init__()
         self.cfg = env_config(GuessNumberConfig, config, overrides)
-        if self.cfg.high < 1 or self.cfg.n_train < 1 or self.cfg.n_test < 0:
-            raise ValueError("GuessNumberConfig needs high >= 1, n_train >= 1, n_test >= 0")
         self.system = (f"I am thinking of a whole number between 1 and {self.cfg.high}. Find it "
                        "in as few guesses as possible. Each turn, answer with a single number; "
                        "I will tell you whether the secret number is higher or lower.")
@@ -156,7 +160,7 @@ class GuessNumberEnv(Env):
             solved = bool(self.history) and self.history[-1].reply == "correct"
             info.update(valid=False, success=solved, reward_components={"solved": 0.0})
             return self._obs(), 0.0, True, False, info
-        text = action if isinstance(action, str) else ""
+        text = self.action_text(action)
         guess = parse_guess(text, 1, self.cfg.high)
         if guess is None:
             info.update(valid=False, success=False, reward_components={"solved": 0.0})

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import string
+import typing
 from typing import Any, ClassVar, TypedDict, TypeVar
 
 import gymnasium as gym
@@ -81,6 +82,12 @@ class Env(gym.Env):
     def messages(self) -> list[Message]:
         raise NotImplementedError
 
+    def action_text(self, action: Any) -> str:
+        """The action when it is in the action space (text of at most `MAX_ACTION_CHARS`
+        characters), else "": every env parses "" as an invalid action, so a non-text or
+        oversized action gets the env's penalty, never an exception."""
+        return action if self.action_space.contains(action) else ""
+
     def tasks(self, split: str) -> list[Any]:
         raise NotImplementedError
 
@@ -94,15 +101,25 @@ C = TypeVar("C")
 
 
 def env_config(cls: type[C], config: C | None, overrides: dict[str, Any]) -> C:
-    """`config` (or the defaults of `cls`) with `overrides` of its fields applied.
-    Raises RlpostError naming an unknown field."""
+    """`config` (or the defaults of `cls`) with `overrides` of its fields applied, each
+    converted to its field's type (as the CLI converts), then the config's `validate()` when it
+    has one. Raises RlpostError naming an unknown field or a value of the wrong type."""
+    from rlpost.config import convert
+
     base = config if config is not None else cls()
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides) - names)
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(overrides) - set(hints))
     if unknown:
         raise RlpostError(f"{cls.__name__} has no field {', '.join(unknown)}; "
-                          f"fields: {', '.join(sorted(names))}")
-    return dataclasses.replace(base, **overrides) if overrides else base
+                          f"fields: {', '.join(sorted(hints))}")
+    try:
+        typed = {k: convert(hints[k], v, k) for k, v in overrides.items()}
+    except RlpostError as e:
+        raise RlpostError(f"{cls.__name__}: {str(e).lstrip('-')}") from None
+    out = dataclasses.replace(base, **typed) if typed else base
+    if hasattr(out, "validate"):
+        out.validate()
+    return out
 
 
 def register(env_id: str, entry_point: str, max_turns: int) -> None:

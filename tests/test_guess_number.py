@@ -5,6 +5,7 @@ from collections import Counter
 import pytest
 
 from rlpost.env import make, turn_limit
+from rlpost.errors import RlpostError
 from rlpost.envs.guess_number import (GuessNumberConfig, GuessNumberEnv, parse_guess, reply_for,
                                       secret_for)
 
@@ -108,5 +109,5 @@ def test_reset_without_task_and_config():
     b, ib = env.reset(seed=5)
     assert a == b and ia["task_id"] in env.tasks("train")
     assert env.step("5")[1] == -1.0 and "between 1 and 4" in env.messages()[0].content
-    with pytest.raises(ValueError):
+    with pytest.raises(RlpostError, match="^GuessNumberConfig needs high >= 1"):
         GuessNumberEnv(GuessNumberConfig(high=0))

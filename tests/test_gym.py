@@ -57,6 +57,25 @@ def test_env_config_applies_overrides_to_a_copy():
     assert env_config(WebShopConfig, base, {}) is base
 
 
+def test_env_keyword_arguments_are_converted_to_their_types_and_validated():
+    """gymnasium.make's keywords are untyped: each is converted as the CLI converts it, and a
+    value no env can use is a one-line error naming the config (not a TypeError mid-step)."""
+    from rlpost.envs.classification import ClassificationConfig
+    from rlpost.envs.guess_number import GuessNumberConfig
+
+    assert env_config(WebShopConfig, None, {"max_history": "2"}).max_history == 2
+    assert env_config(WebShopConfig, None, {"max_history": "none"}).max_history is None
+    with pytest.raises(RlpostError, match="^WebShopConfig: max_history: expected int, got 'x'$"):
+        gym.make("rlpost/WebShop-v0", max_history="x")
+    with pytest.raises(RlpostError, match="^prompt_style: 'both' is not one of think, answer$"
+                       .replace("^", "^ClassificationConfig: ")):
+        env_config(ClassificationConfig, None, {"prompt_style": "both"})
+    with pytest.raises(RlpostError, match="demos >= 0"):
+        gym.make("rlpost/Classification-v0", demos=-1)
+    with pytest.raises(RlpostError, match="^GuessNumberConfig needs high >= 1"):
+        env_config(GuessNumberConfig, None, {"high": 0})
+
+
 def test_unknown_env_and_namespace():
     with pytest.raises(RlpostError, match="unknown env 'rlpost/Nope-v0'; registered: "):
         make("rlpost/Nope-v0")
@@ -110,6 +129,24 @@ def test_non_text_actions_are_invalid_never_exceptions():
     task = env.tasks("train")[0]
     env.reset(options={"task_id": task, "replay": ["search[shoes]", None]})
     assert env.actions == ["search[shoes]"]
+
+
+@pytest.mark.parametrize("env_id", sorted(LIMITS))
+def test_an_action_longer_than_the_action_space_is_invalid(env_id):
+    """An action that would be valid but for its length (beyond the action space's 4096
+    characters) gets the env's invalid-action treatment, and none of it is copied into info."""
+    from rlpost.env import MAX_ACTION_CHARS
+
+    env = make(env_id)
+    _, info = env.reset(seed=0)
+    pad = " " * MAX_ACTION_CHARS
+    action = {"rlpost/GuessNumber-v0": lambda: "1" + pad,
+              "rlpost/WebShop-v0": lambda: "search[" + "shoe " * (MAX_ACTION_CHARS // 5) + "]",
+              "rlpost/Classification-v0": lambda: f"<think>x</think><answer>"
+                                                  f"{info['task']['label']}</answer>{pad}"}[env_id]()
+    assert len(action) > MAX_ACTION_CHARS and env.action_space.contains(action.strip()[:4000])
+    *_, info = env.step(action)
+    assert info["valid"] is False and len(repr(info)) < MAX_ACTION_CHARS
 
 
 def test_out_of_range_task_ids_are_errors():

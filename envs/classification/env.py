@@ -85,8 +85,8 @@ class ClassificationConfig:
                               f"got {self.prompt_style!r}")
         if self.candidates not in ("all", "cls_rl"):
             raise RlpostError(f"candidates must be 'all' or 'cls_rl', got {self.candidates!r}")
-        if self.shots_per_class < 1 or self.n_test < 0:
-            raise RlpostError("shots_per_class must be >= 1 and n_test >= 0")
+        if self.shots_per_class < 1 or self.n_test < 0 or self.demos < 0:
+            raise RlpostError("shots_per_class must be >= 1, n_test >= 0 and demos >= 0")
         if self.images and self.dataset != "digits":
             raise RlpostError("images=True needs dataset='digits' (the only image dataset)")
 
@@ -112,7 +112,6 @@ class ClassificationEnv(Env):
     def __init__(self, config: ClassificationConfig | None = None, **overrides: Any):
         super().__init__()
         self.cfg = env_config(ClassificationConfig, config, overrides)
-        self.cfg.validate()
         self.data: Dataset = load_dataset(self.cfg.dataset)
         labels = [e.label for e in self.data.examples]
         self._train, self._test = make_splits(labels, self.cfg.shots_per_class, self.cfg.n_test,
@@ -224,7 +223,7 @@ class ClassificationEnv(Env):
             info = {"task_id": self.task_id, "label": label, "valid": False, "prediction": "",
                     "success": self.success, "reward_components": {"accuracy": 0.0}}
             return self._obs(), 0.0, True, False, info
-        text = action if isinstance(action, str) else ""
+        text = self.action_text(action)
         reward, pred, valid = grade(text, label, self.cfg.prompt_style)
         self.done, self.success = True, reward == 1.0
         info = {"task_id": self.task_id, "label": label, "valid": valid, "prediction": pred,

@@ -88,7 +88,6 @@ class WebShopEnv(Env):
     def __init__(self, config: WebShopConfig | None = None, **overrides: Any):
         super().__init__()
         self.config = env_config(WebShopConfig, config, overrides)
-        self.config.validate()
         self.shop: Shop = load_shop(self.config.n_products, self.config.catalog_seed,
                                     self.config.n_test, self.config.n_val)
         self.task_id: int | None = None
@@ -137,8 +136,7 @@ class WebShopEnv(Env):
                 "clickables": list(pages.clickables(self.shop, self.session))}
 
     def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        if not isinstance(action, str):  # not text: an invalid action, never an exception
-            action = ""
+        action = self.action_text(action)  # not text, or too long: invalid, never an error
         if self._done:  # ended: inert, as documented
             return self._obs(), 0.0, True, False, self._info(valid=False) | {
                 "success": self._reward == 1.0}
