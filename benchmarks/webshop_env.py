@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     n_eps, n_queries = (100, 100) if args.quick else (600, 1000)
 
-    from rlpost.env import make
+    from rlpost.env import env_tasks, make
     from rlpost.envs.webshop.expert import WEAK_EXPERT, Expert, instruction_query
     from rlpost.envs.webshop.goal import title_nouns
 
@@ -44,7 +44,7 @@ def main() -> None:
         shop.search(q)
         lat.append(time.perf_counter() - t0)
 
-    train, test = env.unwrapped.tasks("train"), env.unwrapped.tasks("test")
+    train, test = env_tasks(env, "train"), env_tasks(env, "test")
     rates, steps, secs = {}, 0, 0.0
     for name, expert in (("oracle", Expert()), ("weak", Expert(WEAK_EXPERT))):
         for split, tasks in (("train", train[:n_eps]), ("test", test)):

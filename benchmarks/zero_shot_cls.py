@@ -24,7 +24,7 @@ def main() -> None:
     os.environ.setdefault("WANDB_MODE", "disabled")
 
     from rlpost.algos.batch import step_metrics
-    from rlpost.env import make
+    from rlpost.env import env_tasks, make
     from rlpost.envs.classification import ClassificationConfig
     from rlpost.generate import GenParams
     from rlpost.generate.vllm import VLLMConfig, VLLMGenerator
@@ -40,7 +40,7 @@ def main() -> None:
         for demos in (0, 2):
             cfg = ClassificationConfig(dataset="topics", prompt_style=style, n_test=120, demos=demos)
             envs = [make("rlpost/Classification-v0", cfg) for _ in range(n)]
-            tasks = envs[0].unwrapped.tasks("test")[:n]
+            tasks = env_tasks(envs[0], "test")[:n]
             rubric = Rubric([think_answer_format], [1.0])
             for temp in (0.0, 1.0):
                 trajs = rollout(envs, tasks, 1, engine, policy.encode_chat,

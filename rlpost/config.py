@@ -155,7 +155,16 @@ def save_yaml(cfg: Any, path: Path) -> None:
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """Docstrings written under dataclass fields (the string literal after an annotation)."""
+    """Docstrings written under dataclass fields (the string literal after an annotation),
+    inherited ones included (a subclass's own docstring wins)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            docs.update(_own_field_docs(klass))
+    return docs
+
+
+def _own_field_docs(cls: type) -> dict[str, str]:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError):
@@ -169,14 +178,26 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def type_name(tp: Any) -> str:
+    """How --help names a field's type: the choices of a Literal, "int or None", "list of
+    str" (comma-separated on the command line)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return "one of " + "|".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("None" if a is type(None) else type_name(a) for a in args)
+    if origin in (tuple, list):
+        return f"list of {type_name(args[0]) if args else 'str'}"
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
 def help_text(cfg: Any, prefix: str = "") -> str:
     lines, docs = [], field_docs(type(cfg))
     for name, (tp, value) in _fields(cfg).items():
         if dataclasses.is_dataclass(value):
             lines.append(help_text(value, f"{prefix}{name}."))
             continue
-        tname = getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-        lines.append(f"  --{prefix}{name} ({tname}, default {value!r})")
+        lines.append(f"  --{prefix}{name} ({type_name(tp)}, default {value!r})")
         if name in docs:
             lines.append(f"      {docs[name]}")
     return "\n".join(lines)

@@ -70,6 +70,24 @@ def test_help_lists_documented_options(capsys):
     assert "--algo.group_size" in out and "samples per task" in out
 
 
+def test_help_names_choices_and_keeps_inherited_field_docs(capsys):
+    """eef's Config extends rft's: the inherited fields keep their docs; a Literal field lists
+    its choices; optional and list fields say so."""
+    assert main(["recipe", "run", "eef", "--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    def entry(option):
+        i = next(k for k, line in enumerate(lines) if line.startswith(f"  --{option} ("))
+        return lines[i].strip(), lines[i + 1].strip()
+
+    assert entry("eef_pick")[0] == "--eef_pick (one of earliest|latest, default 'earliest')"
+    assert entry("iter_epochs") == ("--iter_epochs (int, default 1)", "Epochs over all kept data "
+                                    "in each iteration (continuing from the current weights).")
+    assert entry("max_prompt_tokens")[0] == "--max_prompt_tokens (int or None, default 3500)"
+    assert entry("sft.lora_targets")[0].startswith("--sft.lora_targets (list of str, default (")
+    assert entry("run.generator")[0] == "--run.generator (one of vllm|hf, default 'vllm')"
+
+
 def test_bad_model_path(capsys, tmp_path):
     rc = main(["recipe", "run", "cls-rl", "--preset", "smoke", "--run.dir", str(tmp_path / "r"),
                "--run.model", str(tmp_path / "no-such-model")])
