@@ -122,3 +122,27 @@ def colour_pixels(png_path, rgb: tuple[int, int, int], tol: int = 12) -> int:
 C0, C1 = (31, 119, 180), (255, 159, 74)
 """reward/total's colour (matplotlib's first line colour) and the first other reward key's (its
 second, orange (255, 127, 14), drawn at alpha 0.75 on white)."""
+
+
+def train_on_choices(policy, generator, run_dir, cfg, stop_after=None, resume_step=None, n_test=0,
+           envs=None, max_prompt_tokens=None, out=None):
+    """The shipped GRPO loop on ChoiceEnv copies (or `envs`) with run seed 3; returns the
+    logged metrics (train's own result goes to out[0])."""
+    from rlpost.algos.grpo import GRPORun, train
+    from rlpost.env import env_tasks, turn_limit
+    from rlpost.reward import Rubric
+    from rlpost.runner import Runner
+    from rlpost.track import Tracker, read_metrics
+
+    envs = envs or [ChoiceEnv(n_test=n_test) for _ in range(cfg.tasks_per_step * cfg.group_size)]
+    envs = [e if turn_limit(e) else limited(e) for e in envs]
+    with Tracker(run_dir, backends=("jsonl",), resume_step=resume_step) as tracker:
+        runner = Runner(envs, generator, policy.encode_chat, max_prompt_tokens)
+        run = GRPORun(policy=policy, runner=runner, rubric=Rubric(),
+                      train_tasks=env_tasks(envs[0], "train"),
+                      eval_tasks=env_tasks(envs[0], "test"),
+                      tracker=tracker, run_dir=run_dir, seed=3)
+        result = train(cfg, run, stop_after=stop_after)
+    if out is not None:
+        out.append(result)
+    return read_metrics(run_dir)

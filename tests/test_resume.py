@@ -16,7 +16,7 @@ from rlpost.algos.grpo import GRPOConfig
 from rlpost.policy import Policy
 from rlpost.run import seed_everything
 from scripted import MenuGenerator
-from test_grpo_update import _train
+from scripted import train_on_choices as _train
 
 CFG = dict(steps=5, tasks_per_step=2, group_size=4, lr=1e-2, warmup_steps=3, beta=0.1,
            eval_tasks=0, save_every=1, samples_per_step=8)
