@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 import re
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +53,11 @@ class GuessNumberConfig:
 
     def validate(self) -> None:
         """Raise RlpostError on a game no env can be built for."""
-        if self.high < 1 or self.n_train < 1 or self.n_test < 0:
-            raise RlpostError("GuessNumberConfig needs high >= 1, n_train >= 1, n_test >= 0")
+        if not 1 <= self.high <= 10**6 or self.n_train < 1 or self.n_test < 0:
+            raise RlpostError("GuessNumberConfig needs 1 <= high <= 10**6, n_train >= 1, "
+                              "n_test >= 0")
+        if not math.isfinite(self.invalid_penalty):
+            raise RlpostError("GuessNumberConfig: invalid_penalty must be finite")
 
 
 @dataclass(frozen=True)
@@ -115,19 +119,12 @@ class GuessNumberEnv(Env):
         """Start task ``options["task_id"]`` (else a train task drawn with `seed`), then apply
         ``options["replay"]`` until the episode ends."""
         super().reset(seed=seed)
-        options = options or {}
-        task = options.get("task_id")
-        if task is None:
-            task = self.draw_task()
-        if not isinstance(task, int) or not 0 <= task < self.cfg.n_train + self.cfg.n_test:
-            raise ValueError(f"GuessNumber task_id must be an int in "
-                             f"[0, {self.cfg.n_train + self.cfg.n_test})")
-        self.task_id = int(task)
+        self.task_id, replay = self.reset_options(options, self.cfg.n_train + self.cfg.n_test)
         self.secret = secret_for(self.task_id, self.cfg.high)
         self.history, self.done = [], False
         obs = self._obs()
         info: dict[str, Any] = {"task_id": self.task_id, "valid": True, "reward_components": {}}
-        for action in options.get("replay", []):
+        for action in replay:
             obs, _, terminated, truncated, info = self.step(action)
             if terminated or truncated:
                 break

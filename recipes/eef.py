@@ -44,6 +44,7 @@ from rlpost.recipes import rft
 from rlpost.seeds import derive_seed
 
 NAME = "eef"
+RESUMABLE = rft.RESUMABLE
 
 
 @dataclass
@@ -67,6 +68,8 @@ class Config(rft.Config):
             raise RlpostError("eef_states and eef_samples must be >= 1")
         if self.eef_pick not in ("earliest", "latest"):
             raise RlpostError("eef_pick must be earliest or latest")
+        if not (0 <= self.eef_neutral_weight <= 1 and 0 <= self.eef_harmful_weight <= 1):
+            raise RlpostError("eef_neutral_weight and eef_harmful_weight must be in [0, 1]")
 
 
 def quick() -> Config:

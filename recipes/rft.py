@@ -12,6 +12,9 @@ Choices (config fields): each iteration continues from the current weights for `
 per task (the shortest success); the expert is the scripted weak expert
 (`rlpost.envs.webshop.expert.WEAK_EXPERT`, ~36% of training tasks solved like the paper's GPT-4).
 
+Not yet resumable: the loop writes no checkpoint between stages; a run directory that holds a
+run is refused.
+
 Run:  rlpost recipe run rft              (quick CPU config)
       rlpost recipe run rft --preset paper
 
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rlpost.algos.sft import SFTConfig, train_sft
@@ -41,6 +46,8 @@ from rlpost.track import Tracker
 
 NAME = "rft"
 ENV_ID = "rlpost/WebShop-v0"
+RESUMABLE = False
+"""The agent-tuning loop writes no checkpoint yet: a run that stops starts over."""
 
 
 @dataclass
@@ -85,6 +92,12 @@ class Config:
                    "n_envs must hold one task's explore_samples episodes"),
                   (self.iter_epochs >= 1, "iter_epochs must be >= 1"),
                   (self.max_turns >= 1, "max_turns must be >= 1"),
+                  (self.expert_tasks >= 0, "expert_tasks must be >= 0 (0 = all)"),
+                  (0 <= self.temperature < math.inf, "temperature must be finite and >= 0"),
+                  (self.max_tokens >= 1, "max_tokens must be >= 1"),
+                  (self.max_prompt_tokens is None
+                   or 1 <= self.max_prompt_tokens <= self.run.vllm.max_model_len - self.max_tokens,
+                   "max_prompt_tokens must be None or in [1, run.vllm.max_model_len - max_tokens]"),
                   (self.max_tokens < self.run.vllm.max_model_len,
                    "max_tokens leaves no room for a prompt in run.vllm.max_model_len"),
                   # an episode is at most one context long: SFT must take it whole, or the
@@ -261,6 +274,9 @@ def run_tuning(tuning: type[RFT], cfg: Config, name: str, generator: Generator |
     """A whole run of `tuning` (RFT or a subclass): zero-shot eval, expert episodes, BC, then
     `cfg.iterations` iterations, each followed by an eval; writes results.json and the model."""
     cfg.validate()
+    if cfg.run.dir and (Path(cfg.run.dir) / "metrics.jsonl").exists():
+        raise RlpostError(f"{cfg.run.dir} already holds a run, and {name} runs do not resume "
+                          "yet (no checkpoint between stages): choose another --run.dir")
     results: dict[str, float] = {}
     with start_run(cfg.run, name, cfg, generator) as lifecycle:
         run = tuning(cfg, lifecycle.policy, lifecycle.generator, lifecycle.tracker)

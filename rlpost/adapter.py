@@ -12,7 +12,8 @@ full history or the last k turns. It also gives the env what rollouts need:
   grouping GiGPO uses for text envs, as verl-agent does);
 - ``info`` with ``task_id``, ``valid`` (the env's own, else True), ``reward_components`` and, at
   the end, ``success`` (the env's own, else: terminated with a positive return);
-- ``options["replay"]``: the actions are stepped after the reset.
+- ``options["replay"]``: the actions are stepped after the reset; a turn limit inside the
+  adapter (``gymnasium.make(..., max_episode_steps=k)``) counts from the state they reach.
 
 The turn limit stays the env's `TimeLimit` (``gymnasium.make`` with ``max_episode_steps``).
 
@@ -84,6 +85,8 @@ class ChatAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
             _, _, terminated, truncated, info = self.step(action)
             if terminated or truncated:
                 break
+        for limit in _time_limits(self.env):  # the turn limit counts from the replayed state
+            limit._elapsed_steps = 0
         return self._obs(), {**info, "task": task_record}
 
     def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
@@ -119,3 +122,13 @@ class ChatAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if i < len(self.actions):
                 msgs.append(Message("assistant", self.actions[i]))
         return msgs
+
+
+def _time_limits(env: gym.Env) -> list[gym.wrappers.TimeLimit]:
+    """The `TimeLimit` wrappers inside `env` (gymnasium counts their steps in `_elapsed_steps`)."""
+    out = []
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            out.append(env)
+        env = env.env
+    return out

@@ -82,10 +82,15 @@ def _recipe(args: list[str]) -> int:
         print(f"rlpost recipe run {args[1]} [--preset {'|'.join(module.PRESETS)}] "
               "[--config FILE.yaml] [options]\n")
         print((module.__doc__ or "").strip() + "\n\noptions:")
-        print(help_text(module.PRESETS["quick"]()))
+        preset = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--preset"), "quick")
+        if preset not in module.PRESETS:
+            raise RlpostError(f"unknown preset {preset!r}; choose from {', '.join(module.PRESETS)}")
+        print(f"(defaults of the {preset} preset)")
+        print(help_text(module.PRESETS[preset]()))
         return 0
     cfg = _build_config(module, args[2:])
     if args[0] == "show":
+        module.validate(cfg)  # what run would refuse, show refuses too
         import yaml
 
         from rlpost.config import to_dict
@@ -95,8 +100,9 @@ def _recipe(args: list[str]) -> int:
     try:
         result = module.main(cfg)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; resume with: rlpost recipe run {args[1]} --run.dir <the run dir>",
-              file=sys.stderr)
+        hint = (f"resume with: rlpost recipe run {args[1]} --run.dir <the run dir>"
+                if getattr(module, "RESUMABLE", True) else "this recipe does not resume yet")
+        print(f"\ninterrupted; {hint}", file=sys.stderr)
         return 130
     if result:
         print("final eval: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(result.items())))

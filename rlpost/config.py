@@ -76,11 +76,16 @@ def convert(tp: Any, raw: Any, key: str) -> Any:
             return False
         raise RlpostError(f"--{key}: expected true or false, got {raw!r}")
     if tp in (int, float, str):
-        if tp is int and isinstance(raw, float) and not raw.is_integer():
-            raise RlpostError(f"--{key}: expected an integer, got {raw!r}")
         try:
-            return tp(raw) if tp is not int else int(float(raw)) if "e" in str(raw) else int(raw)
-        except (TypeError, ValueError):
+            if tp is not int:
+                return tp(raw)
+            if isinstance(raw, float) or any(c in str(raw).lower() for c in ".e"):  # 1e3, 4.0
+                value = float(raw)
+                if not value.is_integer():
+                    raise ValueError
+                return int(value)
+            return int(raw)
+        except (TypeError, ValueError, OverflowError):
             raise RlpostError(f"--{key}: expected {tp.__name__}, got {raw!r}") from None
     return raw
 

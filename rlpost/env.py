@@ -30,6 +30,7 @@ fields (gymnasium's ``make(id, **kwargs)`` convention), checked by `env_config`.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import random
 import string
 import typing
@@ -96,6 +97,24 @@ class Env(gym.Env):
         train = self.tasks("train")
         return train[int(self.np_random.integers(len(train)))]
 
+    def reset_options(self, options: dict[str, Any] | None, n_tasks: int) -> tuple[int, list[Any]]:
+        """(task id, replay actions) of reset's `options`: ``task_id`` (else a drawn train
+        task) must be an integer index in [0, n_tasks) (NumPy integers too, bools not);
+        ``replay`` a list of actions. Raises RlpostError otherwise, the same in every env."""
+        options = options or {}
+        task = options.get("task_id")
+        if task is None:
+            task = self.draw_task()
+        if (isinstance(task, bool) or not isinstance(task, numbers.Integral)
+                or not 0 <= task < n_tasks):
+            raise RlpostError(f"{type(self).__name__}: task_id must be an int in [0, {n_tasks}), "
+                              f"got {task!r}")
+        replay = options.get("replay", [])
+        if isinstance(replay, (str, bytes)) or not isinstance(replay, (list, tuple)):
+            raise RlpostError(f"{type(self).__name__}: options['replay'] must be a list of "
+                              f"actions, got {type(replay).__name__}")
+        return int(task), list(replay)
+
 
 C = TypeVar("C")
 
@@ -106,6 +125,8 @@ def env_config(cls: type[C], config: C | None, overrides: dict[str, Any]) -> C:
     has one. Raises RlpostError naming an unknown field or a value of the wrong type."""
     from rlpost.config import convert
 
+    if config is not None and not isinstance(config, cls):
+        raise RlpostError(f"config must be a {cls.__name__}, got {type(config).__name__}")
     base = config if config is not None else cls()
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(overrides) - set(hints))

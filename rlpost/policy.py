@@ -172,9 +172,15 @@ class Policy:
         trainable; on exit, also on an exception, the adapters are merged into the weights and
         `self.model` is again the plain model, with its parameter names (so the generator's
         weight sync and `save` work unchanged) and its parameters' `requires_grad` as before.
-        Raises RlpostError when the targets match no module of the model."""
+        Raises RlpostError when the targets match no module of the model, or inside another
+        `lora` block."""
         from peft import LoraConfig, get_peft_model
 
+        if hasattr(self.model, "peft_config"):
+            raise RlpostError("the policy already trains LoRA adapters: Policy.lora blocks do "
+                              "not nest")
+        if not cfg.targets:
+            raise RlpostError("LoRA needs at least one target module")
         flags = {n: p.requires_grad for n, p in self.model.named_parameters()}
         peft_cfg = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                               target_modules=list(cfg.targets), task_type="CAUSAL_LM")

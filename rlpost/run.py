@@ -66,7 +66,10 @@ def run_dir_for(cfg: RunConfig, recipe: str) -> Path:
     if not cfg.resume and latest_checkpoint(path) is not None:
         raise RlpostError(f"run directory {path} already holds a checkpoint; pass --run.resume true "
                           "to continue it or choose another --run.dir")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RlpostError(f"cannot use {path} as the run directory: {e.strerror or e}") from None
     return path
 
 

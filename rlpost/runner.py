@@ -62,9 +62,11 @@ class Runner:
              encode: Callable[[list[Message]], list[int]], max_turns: int | None = None,
              max_prompt_tokens: int | None = None) -> Runner:
         """A pool of `n_envs` copies of `env_id` (`rlpost.env.make(env_id, config, max_turns)`).
-        Raises RlpostError when n_envs < 1."""
+        Raises RlpostError when n_envs < 1 or max_turns < 1."""
         if n_envs < 1:
             raise RlpostError(f"a runner needs at least one env, got n_envs={n_envs}")
+        if max_turns is not None and max_turns < 1:
+            raise RlpostError(f"max_turns must be >= 1 (None = the registered limit), got {max_turns}")
         envs = [make(env_id, config, max_turns=max_turns) for _ in range(n_envs)]
         return cls(envs, generator, encode, max_prompt_tokens)
 
@@ -75,8 +77,12 @@ class Runner:
 
         Tasks run in chunks of len(envs) // group_size; chunk c is seeded
         `derive_seed(seed, "chunk", c)`, so the result depends on the seed, the pool size and
-        the weights, not on what ran before. Raises ValueError when one group does not fit the
-        pool."""
+        the weights, not on what ran before. Raises ValueError when group_size < 1, one group
+        does not fit the pool, or `prefixes` does not give one per task."""
+        if group_size < 1:
+            raise ValueError(f"group_size must be >= 1, got {group_size}")
+        if prefixes is not None and len(prefixes) != len(tasks):
+            raise ValueError(f"{len(prefixes)} prefixes for {len(tasks)} tasks: give one per task")
         per_chunk = len(self.envs) // group_size
         if per_chunk < 1:
             raise ValueError(f"a group of {group_size} needs {group_size} envs; the pool has "

@@ -42,6 +42,9 @@ MODULES = [
     "rlpost/algos/advantages.py",  # group advantages, GiGPO step advantages
     "rlpost/algos/grpo.py",  # the update and the loop
     "rlpost/algos/batch.py",  # trajectories -> rows, micro-batching, rollout metrics
+    "rlpost/learn.py",  # the learner step: backward, clip, skip non-finite, schedule
+    "rlpost/runner.py",  # env pool, chunked play, greedy evaluation
+    "rlpost/adapter.py",  # ChatAdapter for third-party gymnasium envs
     "rlpost/checkpoint.py",  # save, resume, task sampler
     "rlpost/rollout.py",  # lockstep multi-turn rollouts and their guards
     "rlpost/reward.py",  # Rubric and rule rewards

@@ -106,6 +106,21 @@ def test_gymnasiums_checker_passes_on_the_adapter_and_a_reset_always_names_its_t
     assert drawn in env.tasks("train") and env.step(YES)[4]["task_id"] == drawn
 
 
+def test_the_turn_limit_inside_the_adapter_counts_from_the_replayed_state():
+    """gymnasium.make's TimeLimit sits inside the adapter: replayed actions must not use it up
+    (EEF and the runner's prefixes start episodes from replayed states)."""
+    gym.register("thirdparty/Politeness5-v0", entry_point=Politeness, max_episode_steps=2,
+                 kwargs={"rounds": 5})
+    try:
+        env = ChatAdapter(gym.make("thirdparty/Politeness5-v0"))
+        env.reset(options={"task_id": 1, "replay": [YES]})
+        assert env.step(YES)[3] is False and env.step(YES)[3] is True  # 2 turns after replay
+        env.reset(options={"task_id": 1})
+        assert env.step(YES)[3] is False and env.step(YES)[3] is True
+    finally:
+        del gym.registry["thirdparty/Politeness5-v0"]
+
+
 def test_grpo_trains_a_third_party_env_through_the_adapter(tiny_policy, tmp_path):
     """The menu alternates YES / NO per prompt, so each group has successes and failures; the
     update must raise the logprob of YES at the env's first prompt."""

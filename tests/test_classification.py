@@ -110,7 +110,7 @@ def test_replay_and_reset_without_task():
     assert a == b and int(a["anchor"]) in env.tasks("train")
     drawn = {env.reset(seed=s)[0]["anchor"] for s in range(20)}
     assert len(drawn) > 5  # the seed draws the task (from the env's np_random)
-    with pytest.raises(ValueError):
+    with pytest.raises(RlpostError, match="task_id must be an int in"):
         env.reset(options={"task_id": len(env.data.examples)})
 
 

@@ -45,6 +45,10 @@ def test_unknown_recipe_from_console_script_is_one_line():
     (["--algo.steps"], "needs a value"),
     (["--preset", "huge"], "unknown preset"),
     (["algo.lr=1"], "unexpected argument"),
+    (["--algo.steps", "1e400"], "--algo.steps: expected int, got '1e400'"),
+    (["--algo.steps", "1e-3"], "--algo.steps: expected int, got '1e-3'"),
+    (["--algo.top_p", "0"], "top_p must be in (0, 1]"),
+    (["--algo.temperature", "nan"], "temperature must be finite and >= 0"),
 ])
 def test_bad_overrides(capsys, args, message):
     assert main(["recipe", "show", "cls-rl", *args]) == 2
@@ -86,6 +90,38 @@ def test_help_names_choices_and_keeps_inherited_field_docs(capsys):
     assert entry("max_prompt_tokens")[0] == "--max_prompt_tokens (int or None, default 3500)"
     assert entry("sft.lora_targets")[0].startswith("--sft.lora_targets (list of str, default (")
     assert entry("run.generator")[0] == "--run.generator (one of vllm|hf, default 'vllm')"
+
+
+def test_integers_written_in_exponent_form_are_integers():
+    cfg = apply_overrides(cls_rl.quick(), ["--algo.steps", "1e3", "--algo.group_size", "4.0"])
+    assert (cfg.algo.steps, cfg.algo.group_size) == (1000, 4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max_tokens", "0"], "max_tokens must be >= 1"),
+    (["--expert_tasks", "-3"], "expert_tasks must be >= 0"),
+    (["--temperature", "-1"], "temperature must be finite and >= 0"),
+    (["--max_prompt_tokens", "0"], "max_prompt_tokens must be None or in [1, "),
+    (["--eef_harmful_weight", "-5"], "must be in [0, 1]"),
+])
+def test_agent_tuning_configs_refuse_values_no_run_can_use(capsys, args, message):
+    assert main(["recipe", "show", "eef", "--preset", "smoke", *args]) == 2
+    assert message in _error_line(capsys)
+
+
+def test_a_run_directory_that_cannot_be_one_is_a_one_line_error(capsys, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    assert main(["recipe", "run", "cls-rl", "--preset", "smoke",
+                 "--run.dir", str(tmp_path / "afile")]) == 2
+    assert _error_line(capsys) == f"error: cannot use {tmp_path / 'afile'} as the run directory: File exists"
+
+
+def test_agent_tuning_refuses_a_run_directory_it_cannot_resume(capsys, tmp_path):
+    (tmp_path / "metrics.jsonl").write_text("{}\n")
+    assert main(["recipe", "run", "rft", "--preset", "smoke", "--run.dir", str(tmp_path)]) == 2
+    assert _error_line(capsys).endswith("runs do not resume yet (no checkpoint between stages): "
+                                        "choose another --run.dir")
+    assert (tmp_path / "metrics.jsonl").read_text() == "{}\n"
 
 
 def test_bad_model_path(capsys, tmp_path):

@@ -141,3 +141,22 @@ def test_prompt_objects_equal_bare_ids_and_text_models_refuse_images(hf, engine,
         assert wrapped[0].token_ids == bare[0].token_ids and len(bare[0].token_ids) > 0
         with pytest.raises(RlpostError, match=r"^the prompt has 1 image\(s\) but the .* text"):
             gen.generate([Prompt(ids), Prompt(ids, [image])], greedy)
+
+
+def test_every_generator_refuses_the_same_bad_requests(hf):
+    """GenParams no generator can honour, and prompts that are not token ids, fail before any
+    generation with the same error whichever generator gets them."""
+    from rlpost.generate import Prompt, as_prompt
+
+    for bad in (dict(temperature=-1.0), dict(temperature=float("nan")), dict(top_p=0.0),
+                dict(top_p=1.5), dict(max_tokens=0)):
+        with pytest.raises(ValueError, match="^GenParams: "):
+            GenParams(**bad)
+    for prompt in ([], "hello", Prompt("hello"), [1.5, 2], [True]):
+        with pytest.raises(ValueError, match="^a prompt is a non-empty list of token ids"):
+            as_prompt(prompt)
+    vocab = hf.model.config.vocab_size
+    with pytest.raises(ValueError, match=rf"^prompt token ids must be in \[0, {vocab}\)$"):
+        hf.generate([[1, vocab]], GenParams(max_tokens=2))
+    with pytest.raises(ValueError, match="longer than the model's context"):
+        hf.generate([[1] * (hf.max_model_len + 1)], GenParams(max_tokens=2))

@@ -109,7 +109,10 @@ def test_aggregate_rejects_unknown():
     (dict(minibatches=0), "algo: epochs and minibatches must be >= 1"),
     (dict(micro_batch_size=0), "algo: micro_batch_size must be >= 1"),
     (dict(max_tokens=0), "algo: max_tokens must be >= 1"),
-    (dict(temperature=-1.0), "algo: temperature must be >= 0"),
+    (dict(temperature=-1.0), "algo: temperature must be finite and >= 0"),
+    (dict(temperature=float("inf")), "algo: temperature must be finite and >= 0"),
+    (dict(top_p=0.0), "algo: top_p must be in (0, 1]"),
+    (dict(top_p=1.01), "algo: top_p must be in (0, 1]"),
     (dict(eval_every=0), "algo: eval_every and save_every must be >= 1"),
     (dict(save_every=0), "algo: eval_every and save_every must be >= 1"),
     (dict(loss_agg="sum"), "algo: loss_agg must be one of seq-mean-token-mean, token-mean, "

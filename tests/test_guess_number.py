@@ -109,5 +109,8 @@ def test_reset_without_task_and_config():
     b, ib = env.reset(seed=5)
     assert a == b and ia["task_id"] in env.tasks("train")
     assert env.step("5")[1] == -1.0 and "between 1 and 4" in env.messages()[0].content
-    with pytest.raises(RlpostError, match="^GuessNumberConfig needs high >= 1"):
-        GuessNumberEnv(GuessNumberConfig(high=0))
+    for bad in (dict(high=0), dict(high=10**12), dict(n_train=0)):
+        with pytest.raises(RlpostError, match=r"^GuessNumberConfig needs 1 <= high <= 10\*\*6"):
+            GuessNumberEnv(GuessNumberConfig(**bad))
+    with pytest.raises(RlpostError, match="invalid_penalty must be finite"):
+        GuessNumberEnv(invalid_penalty="nan")

@@ -72,8 +72,10 @@ def test_env_keyword_arguments_are_converted_to_their_types_and_validated():
         env_config(ClassificationConfig, None, {"prompt_style": "both"})
     with pytest.raises(RlpostError, match="demos >= 0"):
         gym.make("rlpost/Classification-v0", demos=-1)
-    with pytest.raises(RlpostError, match="^GuessNumberConfig needs high >= 1"):
+    with pytest.raises(RlpostError, match="^GuessNumberConfig needs 1 <= high"):
         env_config(GuessNumberConfig, None, {"high": 0})
+    with pytest.raises(RlpostError, match="^config must be a WebShopConfig, got GuessNumberConfig$"):
+        gym.make("rlpost/WebShop-v0", config=GuessNumberConfig())
 
 
 def test_unknown_env_and_namespace():
@@ -149,8 +151,15 @@ def test_an_action_longer_than_the_action_space_is_invalid(env_id):
     assert info["valid"] is False and len(repr(info)) < MAX_ACTION_CHARS
 
 
-def test_out_of_range_task_ids_are_errors():
-    env = make("rlpost/GuessNumber-v0").unwrapped
-    for bad in (-1, 10**9, "3"):
-        with pytest.raises(ValueError, match="task_id must be an int in"):
+@pytest.mark.parametrize("env_id", sorted(LIMITS))
+def test_task_ids_and_replays_are_checked_the_same_in_every_env(env_id):
+    import numpy as np
+
+    env = make(env_id).unwrapped
+    n = len(env.tasks("train")) + len(env.tasks("test"))
+    for bad in (-1, 10**9, "3", True, 2.0):
+        with pytest.raises(RlpostError, match=r"^\w+Env: task_id must be an int in \[0, "):
             env.reset(options={"task_id": bad})
+    assert env.reset(options={"task_id": np.int64(3)})[1]["task_id"] == 3 and n > 3
+    with pytest.raises(RlpostError, match=r"options\['replay'\] must be a list of actions, got str"):
+        env.reset(options={"task_id": 3, "replay": "search[x]"})

@@ -79,3 +79,17 @@ def test_evaluate_without_a_rubric_reports_the_env_reward():
     ev = runner.evaluate([5, 7], GenParams(), seed=0)
     assert ev.metrics["eval/score"] == 0.0 and ev.metrics["eval/total"] == 0.0
     assert ev.metrics["eval/truncated"] == 1.0 and ev.metrics["eval/success"] == 0.0
+
+
+def test_play_and_make_refuse_bad_arguments_in_one_line():
+    runner, _ = _runner(2)
+    with pytest.raises(ValueError, match="^group_size must be >= 1, got 0$"):
+        runner.play([5], GenParams(), seed=0, group_size=0)
+    with pytest.raises(ValueError, match="^1 prefixes for 2 tasks: give one per task$"):
+        runner.play([5, 7], GenParams(), seed=0, prefixes=[["3"]])
+    for turns in (0, -1):
+        with pytest.raises(RlpostError, match=f"^max_turns must be >= 1 .*got {turns}$"):
+            Runner.make("rlpost/GuessNumber-v0", None, 2, ScriptedGenerator(), encode,
+                        max_turns=turns)
+    with pytest.raises(RlpostError, match="^config must be a GuessNumberConfig, got dict$"):
+        Runner.make("rlpost/GuessNumber-v0", {"high": 4}, 2, ScriptedGenerator(), encode)

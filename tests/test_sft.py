@@ -253,6 +253,20 @@ def test_policy_lora_trains_only_adapters_and_merges_on_an_exception(tiny_policy
     assert all(p.requires_grad for p in policy.model.parameters())
 
 
+def test_policy_lora_blocks_do_not_nest(tiny_policy):
+    from rlpost.policy import LoRAConfig
+
+    with tiny_policy.lora(LoRAConfig(r=2, targets=("q_proj",))):
+        with pytest.raises(RlpostError, match="^the policy already trains LoRA adapters"):
+            with tiny_policy.lora(LoRAConfig(r=2, targets=("q_proj",))):
+                pass
+        assert hasattr(tiny_policy.model, "peft_config")  # the outer block is intact
+    assert not hasattr(tiny_policy.model, "peft_config")
+    with pytest.raises(RlpostError, match="^LoRA needs at least one target module$"):
+        with tiny_policy.lora(LoRAConfig(targets=())):
+            pass
+
+
 # --- config ------------------------------------------------------------------------------
 
 

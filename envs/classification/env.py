@@ -161,18 +161,13 @@ class ClassificationEnv(Env):
         """Start task ``options["task_id"]`` (any example index), else a train task drawn with
         `seed`; then apply ``options["replay"]`` (the first action ends it)."""
         super().reset(seed=seed)
-        options = options or {}
-        task = options.get("task_id")
-        if task is None:
-            task = self.draw_task()
-        if not 0 <= int(task) < len(self.data.examples):
-            raise ValueError(f"task_id {task} out of range for dataset {self.cfg.dataset!r}")
-        self.task_id, self.done, self.success = int(task), False, False
+        self.task_id, replay = self.reset_options(options, len(self.data.examples))
+        self.done, self.success = False, False
         self._prompt = self.prompt(self.task_id)
         obs: Observation = self._obs()
         info: dict[str, Any] = {"task_id": self.task_id, "label": self._label(), "valid": True,
                                 "reward_components": {}}
-        for action in options.get("replay", []):
+        for action in replay:
             obs, _, terminated, truncated, info = self.step(action)
             if terminated or truncated:
                 break

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from rlpost.envs.webshop.catalog import generate_catalog
+from rlpost.errors import RlpostError
 from rlpost.envs.webshop.goal import build_goals
 from rlpost.envs.webshop.search import BM25Index
 
@@ -107,7 +108,7 @@ def load_shop(n_products: int = 1200, seed: int = 0, n_test: int = 100, n_val: i
     prices = product_prices(products, rng)
     goals = build_goals(products, prices, seed=233 + seed)
     if len(goals) < n_test + n_val + 1:
-        raise ValueError(f"catalog of {n_products} products gives {len(goals)} goals, fewer than "
+        raise RlpostError(f"catalog of {n_products} products gives {len(goals)} goals, fewer than "
                          f"n_test + n_val + 1 = {n_test + n_val + 1}")
     ids = list(range(len(goals)))
     splits = {"test": ids[:n_test], "validation": ids[n_test:n_test + n_val],

@@ -108,17 +108,12 @@ class WebShopEnv(Env):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[Observation, dict[str, Any]]:
         super().reset(seed=seed)
-        options = options or {}
-        task = options.get("task_id")
-        if task is None:
-            task = self.draw_task()
-        if not isinstance(task, int) or not 0 <= task < len(self.shop.goals):
-            raise RlpostError(f"WebShop task_id must be a goal index in [0, {len(self.shop.goals)})")
+        task, replay = self.reset_options(options, len(self.shop.goals))
         self.task_id, self.goal = task, self.shop.goals[task]
         self.session = pages.Session()
         self._done, self._reward = False, 0.0
         self._pages, self._actions = [self._render()], []
-        for action in options.get("replay", []):
+        for action in replay:
             self.step(action)
         goal = self.goal
         task_record = {"task_id": task, "instruction": goal["instruction_text"],

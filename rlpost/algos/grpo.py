@@ -18,6 +18,7 @@ with the truncated importance-sampling correction of the generator/trainer misma
 
 from __future__ import annotations
 
+import math
 import time
 import typing
 from collections import defaultdict
@@ -123,7 +124,8 @@ class GRPOConfig:
                   (self.epochs >= 1 and self.minibatches >= 1, "epochs and minibatches must be >= 1"),
                   (self.micro_batch_size >= 1, "micro_batch_size must be >= 1"),
                   (self.max_tokens >= 1, "max_tokens must be >= 1"),
-                  (self.temperature >= 0, "temperature must be >= 0"),
+                  (0 <= self.temperature < math.inf, "temperature must be finite and >= 0"),
+                  (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
                   (self.eval_every >= 1 and self.save_every >= 1, "eval_every and save_every must be >= 1"),
                   (self.loss_agg in LOSS_AGGS, f"loss_agg must be one of {', '.join(LOSS_AGGS)}"),
                   (self.dual_clip is None or self.dual_clip > 1, "dual_clip must be > 1 or None"),

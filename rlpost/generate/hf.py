@@ -63,12 +63,18 @@ class HFGenerator:
     def generate(self, prompts: Sequence[Prompt | Sequence[int]],
                  params: GenParams) -> list[Completion]:
         """Completions of `prompts` (see `Generator`), in batches of `batch_size`. Raises
-        RlpostError for prompts with images: this generator loads causal LMs (text only)."""
+        RlpostError for prompts with images (this generator loads causal LMs, text only) and
+        ValueError for a prompt longer than the context or with ids outside the vocabulary."""
         ids: list[list[int]] = []
         for p in map(as_prompt, prompts):
             if p.images:
                 raise RlpostError(f"the prompt has {len(p.images)} image(s) but the transformers "
                                   "generator runs text-only causal LMs")
+            if len(p.ids) > self.max_model_len:
+                raise ValueError(f"a prompt of {len(p.ids)} tokens is longer than the model's "
+                                 f"context ({self.max_model_len})")
+            if min(p.ids) < 0 or max(p.ids) >= self.model.config.vocab_size:
+                raise ValueError(f"prompt token ids must be in [0, {self.model.config.vocab_size})")
             ids.append(p.ids)
         out: list[Completion] = []
         for i in range(0, len(ids), self.batch_size):
