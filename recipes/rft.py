@@ -66,6 +66,7 @@ class Config:
     expert_tasks: int = 0
     """Training tasks the expert attempts and the agent explores (0 = all)."""
     iterations: int = 2
+    """Explore-and-fine-tune iterations after behaviour cloning."""
     explore_samples: int = 1
     """Sampled episodes per task and iteration in exploration."""
     temperature: float = 1.0

@@ -40,6 +40,7 @@ class ExpertConfig:
     p_skip_option: float = 0.0
     """Chance, per goal option, that it forgets to select it."""
     seed: int = 0
+    """Seeds the expert's choices (with the task id): its episodes are reproducible."""
 
 
 MAX_STEPS = 15
