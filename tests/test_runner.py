@@ -39,7 +39,8 @@ def test_play_runs_groups_in_chunks_of_the_pool_with_request_wide_group_ids():
 
 
 def test_a_pool_env_without_a_turn_limit_is_refused_at_construction():
-    with pytest.raises(RlpostError, match="has no turn limit: make it with rlpost.env.make"):
+    with pytest.raises(RlpostError, match=r"has no turn limit: make it with rlpost.env.make or "
+                       r"gymnasium.make, or wrap it in gymnasium.wrappers.TimeLimit$"):
         Runner([*limited([Recording()]), Recording()], ScriptedGenerator(), encode)
 
 
@@ -93,3 +94,11 @@ def test_play_and_make_refuse_bad_arguments_in_one_line():
                         max_turns=turns)
     with pytest.raises(RlpostError, match="^config must be a GuessNumberConfig, got dict$"):
         Runner.make("rlpost/GuessNumber-v0", {"high": 4}, 2, ScriptedGenerator(), encode)
+
+
+def test_make_accepts_the_smallest_pool_and_turn_limit():
+    from rlpost.env import turn_limit
+
+    runner = Runner.make("rlpost/GuessNumber-v0", None, 1, ScriptedGenerator(), encode,
+                         max_turns=1)
+    assert len(runner.envs) == 1 and turn_limit(runner.envs[0]) == 1
