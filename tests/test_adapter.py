@@ -106,6 +106,27 @@ def test_gymnasiums_checker_passes_on_the_adapter_and_a_reset_always_names_its_t
     assert drawn in env.tasks("train") and env.step(YES)[4]["task_id"] == drawn
 
 
+def test_gymnasium_re_creates_the_adapter_from_its_spec_with_the_same_settings():
+    env = _env(system_prompt="S", history=2, render=repr, n_train=7, n_test=3, test_offset=50)
+    again = gym.make(env.spec)
+    assert isinstance(again, ChatAdapter)
+    assert (again.system_prompt, again.history, again.render, again.n_train, again.n_test,
+            again.test_offset) == ("S", 2, repr, 7, 3, 50)
+    assert again.tasks("test") == [50, 51, 52] and turn_limit(again) == 5
+
+
+def test_the_smallest_settings_are_accepted_and_bad_ones_named():
+    env = _env(history=1, n_train=1, n_test=0)
+    assert env.tasks("train") == [0] and env.tasks("test") == []
+    env.reset(options={"task_id": 0})
+    assert env.total == 0.0 and env.actions == [] and len(env.texts) == 1
+    with pytest.raises(RlpostError, match="^ChatAdapter: history must be >= 1 or None$"):
+        _env(history=0)
+    for bad in (dict(n_train=0), dict(n_test=-1)):
+        with pytest.raises(RlpostError, match="^ChatAdapter: n_train must be >= 1 and n_test >= 0$"):
+            _env(**bad)
+
+
 def test_the_turn_limit_inside_the_adapter_counts_from_the_replayed_state():
     """gymnasium.make's TimeLimit sits inside the adapter: replayed actions must not use it up
     (EEF and the runner's prefixes start episodes from replayed states)."""
