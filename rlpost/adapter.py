@@ -27,7 +27,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from rlpost.env import Observation, text_observation_space
+from rlpost.env import Observation, text_observation_space, time_limits
 from rlpost.errors import RlpostError
 from rlpost.types import Message
 
@@ -85,7 +85,7 @@ class ChatAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
             _, _, terminated, truncated, info = self.step(action)
             if terminated or truncated:
                 break
-        for limit in _time_limits(self.env):  # the turn limit counts from the replayed state
+        for limit in time_limits(self.env):  # the turn limit counts from the replayed state
             limit._elapsed_steps = 0
         return self._obs(), {**info, "task": task_record}
 
@@ -122,13 +122,3 @@ class ChatAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if i < len(self.actions):
                 msgs.append(Message("assistant", self.actions[i]))
         return msgs
-
-
-def _time_limits(env: gym.Env) -> list[gym.wrappers.TimeLimit]:
-    """The `TimeLimit` wrappers inside `env` (gymnasium counts their steps in `_elapsed_steps`)."""
-    out = []
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, gym.wrappers.TimeLimit):
-            out.append(env)
-        env = env.env
-    return out

@@ -82,11 +82,10 @@ def _recipe(args: list[str]) -> int:
         print(f"rlpost recipe run {args[1]} [--preset {'|'.join(module.PRESETS)}] "
               "[--config FILE.yaml] [options]\n")
         print((module.__doc__ or "").strip() + "\n\noptions:")
-        preset = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--preset"), "quick")
-        if preset not in module.PRESETS:
-            raise RlpostError(f"unknown preset {preset!r}; choose from {', '.join(module.PRESETS)}")
-        print(f"(defaults of the {preset} preset)")
-        print(help_text(module.PRESETS[preset]()))
+        # the values shown are those of the preset, config file and options given with --help
+        cfg = _build_config(module, [a for a in args[2:] if a not in ("--help", "-h")])
+        print("(defaults: the chosen preset, default quick, with any options given)")
+        print(help_text(cfg))
         return 0
     cfg = _build_config(module, args[2:])
     if args[0] == "show":

@@ -34,6 +34,7 @@ import numbers
 import random
 import string
 import typing
+from collections.abc import Sequence
 from typing import Any, ClassVar, TypedDict, TypeVar
 
 import gymnasium as gym
@@ -167,17 +168,35 @@ def make(env_id: str, config: Any = None, max_turns: int | None = None) -> gym.E
     unknown id."""
     if env_id not in registered():
         raise RlpostError(f"unknown env {env_id!r}; registered: {', '.join(registered())}")
+    if max_turns is not None and max_turns < 1:  # gymnasium: 0 fails, < 0 drops the limit
+        raise RlpostError(f"max_turns must be >= 1 (None = the registered limit), got {max_turns}")
     kwargs = {} if config is None else {"config": config}
     return gym.make(env_id, max_episode_steps=max_turns, **kwargs)
 
 
-def turn_limit(env: gym.Env) -> int | None:
-    """The limit of the outermost `TimeLimit` wrapper of `env`; None when there is none."""
+def time_limits(env: gym.Env) -> list[gym.wrappers.TimeLimit]:
+    """The `TimeLimit` wrappers of `env`, outermost first (gymnasium counts their steps in
+    `_elapsed_steps`)."""
+    out = []
     while isinstance(env, gym.Wrapper):
         if isinstance(env, gym.wrappers.TimeLimit):
-            return env._max_episode_steps
+            out.append(env)
         env = env.env
-    return None
+    return out
+
+
+def turn_limit(env: gym.Env) -> int | None:
+    """The limit of the outermost `TimeLimit` wrapper of `env`; None when there is none."""
+    limits = time_limits(env)
+    return limits[0]._max_episode_steps if limits else None
+
+
+def check_turn_limits(envs: Sequence[gym.Env], error: type[Exception] = RlpostError) -> None:
+    """Raise `error` naming the first env without a turn limit (its episodes might not end)."""
+    for env in envs:
+        if turn_limit(env) is None:
+            raise error(f"{env} has no turn limit: make it with rlpost.env.make or "
+                        "gymnasium.make, or wrap it in gymnasium.wrappers.TimeLimit")
 
 
 def chat(env: gym.Env) -> list[Message]:

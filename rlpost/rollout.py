@@ -17,7 +17,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from rlpost.env import chat, turn_limit
+from rlpost.env import chat, check_turn_limits
 from rlpost.generate import Generator, GenParams, Prompt
 from rlpost.seeds import derive_seed
 from rlpost.types import Message, Step, Trajectory
@@ -53,10 +53,7 @@ def rollout(
     n = len(tasks) * group_size
     if len(envs) < n:
         raise ValueError(f"rollout needs {n} envs, got {len(envs)}")
-    for env in envs[:n]:
-        if turn_limit(env) is None:
-            raise ValueError(f"{env} has no turn limit: make it with rlpost.env.make or "
-                             "gymnasium.make, or wrap it in gymnasium.wrappers.TimeLimit")
+    check_turn_limits(envs[:n], ValueError)
     limit = generator.max_model_len - params.max_tokens
     if max_prompt_tokens is not None:
         limit = min(limit, max_prompt_tokens)

@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 
 from rlpost.algos.batch import step_metrics
-from rlpost.env import make, turn_limit
+from rlpost.env import check_turn_limits, make
 from rlpost.errors import RlpostError
 from rlpost.generate import Generator, GenParams
 from rlpost.reward import Rubric
@@ -52,10 +52,7 @@ class Runner:
 
     def __post_init__(self) -> None:
         """Refuse, before any rollout, envs whose episodes would not end."""
-        for env in self.envs:
-            if turn_limit(env) is None:
-                raise RlpostError(f"{env} has no turn limit: make it with rlpost.env.make or "
-                                  "gymnasium.make, or wrap it in gymnasium.wrappers.TimeLimit")
+        check_turn_limits(self.envs)
 
     @classmethod
     def make(cls, env_id: str, config: Any, n_envs: int, generator: Generator,
@@ -65,8 +62,6 @@ class Runner:
         Raises RlpostError when n_envs < 1 or max_turns < 1."""
         if n_envs < 1:
             raise RlpostError(f"a runner needs at least one env, got n_envs={n_envs}")
-        if max_turns is not None and max_turns < 1:
-            raise RlpostError(f"max_turns must be >= 1 (None = the registered limit), got {max_turns}")
         envs = [make(env_id, config, max_turns=max_turns) for _ in range(n_envs)]
         return cls(envs, generator, encode, max_prompt_tokens)
 
