@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from rlpost.chat import render_chat
 from rlpost.errors import RlpostError
 from rlpost.types import Message
 
@@ -141,9 +142,7 @@ class Policy:
 
     def encode_chat(self, messages: Sequence[Message]) -> list[int]:
         """Prompt token ids for `messages` with the generation prompt appended."""
-        text = self.tokenizer.apply_chat_template(
-            [m.as_dict() for m in messages], add_generation_prompt=True, tokenize=False
-        )
+        text = render_chat(self.tokenizer, messages, add_generation_prompt=True)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def autocast_ctx(self):

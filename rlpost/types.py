@@ -13,11 +13,14 @@ from typing import Any
 
 @dataclass
 class Message:
-    """One chat message; `images` holds PIL images for vision-language models."""
+    """One chat message; `images` holds PIL images for vision-language models, `tools` the
+    function schemas (JSON-schema dicts) offered from this message on (rendered by
+    `rlpost.chat.render_chat`: the template's ``tools=`` or text in the content)."""
 
     role: str
     content: str
     images: list[Any] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}

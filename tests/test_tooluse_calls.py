@@ -1,0 +1,85 @@
+"""Tool calls in model text: the three accepted forms parse to the same calls, formatting
+round-trips, and everything that is not a literal call list is refused with its reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlpost.envs.tooluse.calls import MAX_CALLS, Call, CallParseError, format_calls, parse_calls
+
+WEATHER = [Call("get_weather", {"city": "Paris", "days": 3}), Call("m.f", {"x": [1, -2.5]})]
+
+
+@pytest.mark.parametrize("text", [
+    '[get_weather(city="Paris", days=3), m.f(x=[1, -2.5])]',
+    'get_weather(city="Paris", days=3), m.f(x=[1, -2.5])',
+    '```python\n[get_weather(city="Paris", days=3), m.f(x=[1, -2.5])]\n```',
+    '[{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}},'
+    ' {"name": "m.f", "parameters": {"x": [1, -2.5]}}]',
+    '<tool_call>{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\", \\"days\\": 3}"}'
+    '</tool_call>\n<tool_call>{"name": "m.f", "arguments": {"x": [1, -2.5]}}</tool_call>',
+])
+def test_the_accepted_forms_parse_to_the_same_calls(text):
+    assert parse_calls(text) == WEATHER
+
+
+def test_literals_of_every_kind_and_the_empty_list():
+    calls = parse_calls("[f(a=None, b=True, c=(1, 'x'), d={'k': [+1, {'z': -0.5}]}, e='')]")
+    assert calls == [Call("f", {"a": None, "b": True, "c": (1, "x"),
+                                "d": {"k": [1, {"z": -0.5}]}, "e": ""})]
+    assert parse_calls("[]") == [] and parse_calls(" [ ] ") == []
+    assert parse_calls('{"name": "f"}') == [Call("f", {})]
+
+
+@pytest.mark.parametrize("calls", [
+    WEATHER,
+    [Call("f", {"t": (1,), "e": (), "s": "it's \"q\"\n", "n": None, "d": {1: 2.0}})],
+    [],
+])
+def test_format_round_trips(calls):
+    assert parse_calls(format_calls(calls)) == calls
+
+
+def test_bfcl_form():
+    assert Call("f", {"a": 1}).as_bfcl() == {"f": {"a": 1}}
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("I cannot help with that.", "not a Python call list"),
+    ("", "empty answer"),
+    ("f(1)", "positional arguments are not allowed"),
+    ("f(a=1+2)", "must be literals, got 1 + 2"),
+    ("f(a=x)", "must be literals, got x"),
+    ("f(a=g(b=1))", "must be literals, got g(b=1)"),
+    ("f(a=lambda: 0)", "must be literals"),
+    ("f(a={1, 2})", "must be literals"),
+    ("f(a=b'x')", "unsupported literal"),
+    ("f(a=...)", "unsupported literal"),
+    ("f(a=-'x')", "must be literals"),
+    ("f(**{'a': 1})", "**kwargs is not allowed"),
+    ("f(a=1, a=2)", "given twice"),
+    ("f(a={**d})", "** in a dict value"),
+    ("f(a={(1, 2): 3})", "unsupported dict key"),
+    ("__import__('os').system('ls')", "a function name must be a name"),
+    ("(lambda: 0)()", "a function name must be a name"),
+    ("[1, f(a=1)]", "list item is not a call: 1"),
+    ("f(a=" + "[" * 17 + "]" * 17 + ")", "nested deeper than 16"),
+    ('{"name": "f", "arguments": ' + '{"a": ' * 17 + "1" + "}" * 17 + "}", "nested deeper"),
+    ("[" * 500 + "]" * 500, "not a Python call list"),
+    ('[{"name": 3}]', "bad function name"),
+    ('[{"name": "os.system; rm"}]', "bad function name"),
+    ('[{"arguments": {}}]', 'needs a "name"'),
+    ('[{"name": "f", "arguments": [1]}]', "arguments must be an object"),
+    ('{"name": "f", "arguments": "{oops"}', "arguments are not a JSON object"),
+    ('[{"name": "f",]', "not valid JSON"),
+    ("[" + ", ".join(["f()"] * (MAX_CALLS + 1)) + "]", f"{MAX_CALLS + 1} calls"),
+])
+def test_refused_with_a_reason(text, reason):
+    with pytest.raises(CallParseError, match=reason.replace("(", r"\(").replace("+", r"\+")
+                       .replace("[", r"\[").replace("*", r"\*").replace(")", r"\)")):
+        parse_calls(text)
+
+
+def test_non_text_is_refused():
+    with pytest.raises(CallParseError, match="expected text, got int"):
+        parse_calls(3)  # type: ignore[arg-type]
