@@ -1,5 +1,6 @@
 """The losses, as pure tensor functions: clipped policy gradient, k3 KL, truncated importance
-sampling, loss aggregation, and the weighted SFT loss.
+sampling, loss aggregation, the weighted SFT loss, and the preference losses (DPO, IPO, SimPO;
+per-sequence log-probs in, see their section).
 
 Shapes: B rows (one env step each), A the longest action in the batch; `mask [B, A]` is True on
 real action tokens. Advantages are per token, `[B, A]` (a per-row `[B]` broadcasts), so GRPO's
@@ -133,3 +134,89 @@ def sft_loss(logprobs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     total = weights.sum()
     weighted = torch.where(weights != 0, weights * logprobs, torch.zeros_like(logprobs))
     return -weighted.sum() / torch.where(total == 0, torch.ones_like(total), total)
+
+
+# --- preference losses (DPO, IPO, SimPO) --------------------------------------------------
+#
+# Shapes: B preference pairs; `*_logps [B]` are a continuation's log-probability SUMMED over its
+# tokens (nats), `*_tokens [B]` its number of tokens (counts below 1 are taken as 1, as TRL
+# does). Each function returns (loss: the mean over the B pairs, a 0-d tensor; chosen rewards
+# [B]; rejected rewards [B]): the implicit rewards, detached, for metrics only.
+
+PrefLoss = Literal["sigmoid", "ipo", "simpo"]
+PREF_LOSSES = typing.get_args(PrefLoss)
+
+
+def _smoothed_sigmoid_loss(z: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """-(1 - eps) log sigma(z) - eps log sigma(-z): the logistic loss of a preference whose
+    label is flipped with probability eps (cDPO). Raises ValueError unless 0 <= eps < 0.5."""
+    if not 0 <= label_smoothing < 0.5:
+        raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
+    loss = -torch.nn.functional.logsigmoid(z)
+    if label_smoothing:
+        loss = (1 - label_smoothing) * loss - label_smoothing * torch.nn.functional.logsigmoid(-z)
+    return loss
+
+
+def dpo_loss(chosen_logps: torch.Tensor, rejected_logps: torch.Tensor,
+             ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor, beta: float,
+             label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """DPO's sigmoid loss (Rafailov et al. 2023, arXiv 2305.18290, eq. 7):
+    L = -log sigma(beta (log pi(y_w|x)/ref(y_w|x) - log pi(y_l|x)/ref(y_l|x))), mean over pairs.
+
+    With `label_smoothing` eps > 0, conservative DPO (cDPO; Mitchell 2023, "A note on DPO with
+    noisy preferences and relationship to IPO"): (1 - eps) L(z) + eps L(-z), i.e. the label is
+    taken as flipped with probability eps; needs 0 <= eps < 0.5 (ValueError otherwise).
+    Agrees with TRL 1.16 `DPOTrainer._compute_loss` (loss_type "sigmoid", which has no label
+    smoothing) and, with smoothing, with TRL's `CPOTrainer.cpo_loss` (loss_type "sigmoid") applied
+    to the log-ratios; TRL < 1.0's DPOTrainer had the same smoothed form.
+    All inputs [B], summed log-probs in nats. Rewards: beta (logp - ref_logp) per continuation,
+    as TRL logs them.
+    """
+    chosen_ratio, rejected_ratio = chosen_logps - ref_chosen_logps, rejected_logps - ref_rejected_logps
+    loss = _smoothed_sigmoid_loss(beta * (chosen_ratio - rejected_ratio), label_smoothing)
+    return loss.mean(), beta * chosen_ratio.detach(), beta * rejected_ratio.detach()
+
+
+def ipo_loss(chosen_logps: torch.Tensor, rejected_logps: torch.Tensor,
+             ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor,
+             chosen_tokens: torch.Tensor, rejected_tokens: torch.Tensor,
+             beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """IPO (Azar et al. 2023, arXiv 2310.12036, eq. 17; beta is the paper's tau):
+    L = (h - 1 / (2 beta))^2, mean over pairs, with h the difference of the chosen and rejected
+    log-ratios log pi / ref, each DIVIDED BY ITS CONTINUATION'S TOKEN COUNT.
+
+    The per-token averaging is not in the paper's formula; TRL 1.16 `DPOTrainer._compute_loss`
+    (loss_type "ipo") does it (its comment: confirmed with the IPO authors, and the paper's
+    results use it) so that beta does not depend on the completion length; we match TRL.
+    `*_logps` [B] summed log-probs (nats), `*_tokens` [B] token counts (clamped to >= 1).
+    Rewards: beta (logp - ref_logp) of the summed log-probs, as TRL logs them for every loss.
+    """
+    chosen_ratio, rejected_ratio = chosen_logps - ref_chosen_logps, rejected_logps - ref_rejected_logps
+    h = (chosen_ratio / chosen_tokens.clamp(min=1).to(chosen_ratio.dtype)
+         - rejected_ratio / rejected_tokens.clamp(min=1).to(rejected_ratio.dtype))
+    loss = (h - 1 / (2 * beta)) ** 2
+    return loss.mean(), beta * chosen_ratio.detach(), beta * rejected_ratio.detach()
+
+
+def simpo_loss(chosen_logps: torch.Tensor, rejected_logps: torch.Tensor,
+               chosen_tokens: torch.Tensor, rejected_tokens: torch.Tensor, beta: float,
+               gamma: float, label_smoothing: float = 0.0,
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SimPO (Meng et al. 2024, arXiv 2405.14734, eq. 6), no reference model:
+    L = -log sigma(beta / |y_w| log pi(y_w|x) - beta / |y_l| log pi(y_l|x) - gamma), mean over
+    pairs; `gamma` is the target reward margin exactly as in the formula (nats, after beta).
+
+    Conventions elsewhere: TRL's `CPOTrainer` (loss_type "simpo", with cpo_alpha=0) and
+    LLaMA-Factory take `simpo_gamma` = gamma too (they subtract simpo_gamma / beta inside before
+    multiplying by beta, the same value); the SimPO authors' current trainer takes
+    `gamma_beta_ratio` = gamma / beta instead. Optional `label_smoothing` as in `dpo_loss` (TRL's
+    CPOTrainer applies it to SimPO the same way). Agrees with TRL 1.16 `CPOTrainer.cpo_loss`.
+    `*_logps` [B] summed log-probs (nats), `*_tokens` [B] token counts (clamped to >= 1).
+    Rewards: beta * the length-normalised log-prob (the paper's implicit reward; TRL's CPO logs
+    the same).
+    """
+    chosen = beta * chosen_logps / chosen_tokens.clamp(min=1).to(chosen_logps.dtype)
+    rejected = beta * rejected_logps / rejected_tokens.clamp(min=1).to(rejected_logps.dtype)
+    loss = _smoothed_sigmoid_loss(chosen - rejected - gamma, label_smoothing)
+    return loss.mean(), chosen.detach(), rejected.detach()
