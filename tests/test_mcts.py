@@ -1,0 +1,154 @@
+"""MCTS over response fragments (iTool): the pure parts against hand-computed values, and a
+whole search on a tiny deterministic tree (a scripted generator) gives the expected pairs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rlpost.collect.mcts import (
+    MCTSConfig, Node, SearchTask, fast_reward, group_steps, preference_pairs, search,
+    selection_score, split_fragments, word_overlap)
+from rlpost.errors import RlpostError
+from rlpost.generate import Completion
+
+VOCAB = ["<p>", "f(", "a=", "1)]", "2)]", "3)]", "g(", "Sorry", " no"]
+ID = {t: i for i, t in enumerate(VOCAB)}
+
+
+def decode(ids):
+    return "".join(VOCAB[i] for i in ids)
+
+
+class Scripted:
+    """Completions chosen by the text of the prompt after "<p>": each key has a list that is
+    served in turn (cycling); every token's logprob is log(0.5)."""
+
+    max_model_len = 64
+
+    def __init__(self, script):
+        self.script = {k: list(v) for k, v in script.items()}
+        self.served = {k: 0 for k in script}
+        self.calls = []
+
+    def generate(self, prompts, params):
+        self.calls.append((len(prompts), params.max_tokens))
+        out = []
+        for p in prompts:
+            key = decode(p[1:])
+            options = self.script[key]
+            text = options[self.served[key] % len(options)]
+            self.served[key] += 1
+            toks = text.split("|")
+            ids = [ID[t] for t in toks]
+            out.append(Completion(ids, [math.log(0.5)] * len(ids), "".join(toks), "stop"))
+        return out
+
+
+def test_word_overlap_and_fast_reward_by_hand():
+    assert word_overlap("a b c", "b c d e") == 2 / 3
+    assert word_overlap("", "a") == 0.0
+    # ")]" in both: +0.1; overlap {x=1)]} / min(2, 1) = 1 -> +0.5
+    assert fast_reward("[f( x=1)]", "x=1)]") == pytest.approx(0.6)
+    # ")]" only in the reference: -0.1; no overlap -> -0.5
+    assert fast_reward("[f(x=1)]", "f(") == pytest.approx(-0.6)
+    assert fast_reward("[f(x=1)]", "  ") == 0.0
+    assert fast_reward("", "Sorry") == pytest.approx(0.1)  # no call is right
+    assert fast_reward("", "f(a=1)") == pytest.approx(-0.1)
+
+
+def test_selection_score_by_hand():
+    child = Node([1], "x", prior=0.5, value=2.0, visits=1)
+    assert selection_score(child, 4, 1.0) == pytest.approx(1.0 + 0.5 * math.sqrt(math.log(4) / 2))
+    assert selection_score(child, 0, 1.0) == pytest.approx(1.0)  # ln of at least one visit
+
+
+def test_split_fragments_after_each_delimiter():
+    pieces = ["get", "_w", "(", "city", "=", "'Paris", "', ", "days", "=", "3)]"]
+    assert split_fragments(pieces) == [3, 2, 2, 2, 1]
+    assert split_fragments(["Hello. ", "World"]) == [1, 1]
+    assert split_fragments(["ab=c", "d"]) == [1, 1]  # the delimiter inside a token ends it
+    assert split_fragments([]) == []
+
+
+def test_group_steps_merges_the_rest_at_max_depth():
+    assert group_steps([3, 2, 2, 2, 1], 2, 0, 3) == [5, 4, 1]
+    assert group_steps([3, 2, 2, 2, 1], 2, 0, 2) == [5, 5]
+    assert group_steps([3, 2, 2, 2, 1], 2, 2, 3) == [10]
+    assert group_steps([3, 2, 2, 2, 1], 1, 0, 9) == [3, 2, 2, 2, 1]
+
+
+def test_pairs_follow_the_references_filters():
+    root = Node([], "", 1.0)
+    a = Node([ID["f("]], "f(", 1.0, value=1.0, parent=root)
+    b = Node([ID["g("]], "g(", 1.0, value=0.95, parent=root)  # gap 0.05 < 0.1: no pair
+    root.children = [a, b]
+    good = Node([ID["1)]"]], "1)]", 1.0, value=0.5, parent=a)
+    bad = Node([ID["2)]"]], "2)]", 1.0, value=-1.0, parent=a)
+    a.children = [good, bad]
+    pairs = preference_pairs(root, [ID["<p>"]], MCTSConfig(), {"task": 7})
+    assert len(pairs) == 1
+    p = pairs[0]
+    assert (p.prompt_ids, p.chosen_ids, p.rejected_ids) == ([0, ID["f("]], [ID["1)]"]], [ID["2)]"]])
+    assert (p.chosen_score, p.rejected_score) == (0.5, -1.0)
+    assert p.info == {"task": 7, "prefix": "f(", "chosen": "1)]", "rejected": "2)]", "depth": 1}
+    good.value = -0.4  # below accept_value -0.3
+    assert preference_pairs(root, [0], MCTSConfig()) == []
+    good.value, bad.text = 0.5, "1)]"  # identical words: overlap 1 > 0.95
+    assert preference_pairs(root, [0], MCTSConfig()) == []
+
+
+def test_search_on_a_tiny_tree_gives_the_value_pair():
+    """num_actions 2, one fragment per node, every prior 0.5, reference "[f(a=1)]" (fast
+    rewards: "f(" and "a=" -0.6, "1)]"/"2)]" -0.4, "Sorry no" -0.6); rollouts score "f(a=1)]"
+    +1, anything else -1. By hand:
+
+    1. root expanded: chains f(>a=>1)] and f(>a=>2)]; simulation: first "f(" > its "a=";
+       rollout "1)]" -> +1 (a=, f(: V 0.4, N 1).
+    2. root (2 children, not > 2) expanded again: g(>a=>1)], "Sorry no"; simulation to the
+       same "a="; rollout "2)]" -> -1 (V -0.6, N 2).
+    3. root has 4 > 2 children: "f(" scores -0.6/3 + 0.5 sqrt(ln 2 / 3) = 0.04 against -0.18
+       for the unvisited ones; it has 1 child, so it is expanded (two more "a=" children);
+       simulation "a=" > "1)]", which ends the answer: +1, no rollout call.
+    4. root > "f(" (3 children) > "a=" (0.1 + 0.26 against -0.08), expanded with "2)]" and
+       "3)]"; simulation ends at "1)]" (V 0.6): +1, so "1)]" has V 1.6.
+
+    Only "a=" then has two different best/worst children: "1)]" (1.6) over "2)]" (-0.4). At the
+    root and under "f(" the best and the worst are the same fragment and make no pair."""
+    script = {
+        "": ["f(|a=|1)]", "f(|a=|2)]", "g(|a=|1)]", "Sorry| no"],
+        "f(": ["a=|1)]", "a=|2)]"],
+        "f(a=": ["1)]", "2)]", "2)]", "3)]"],
+    }
+    gen = Scripted(script)
+    task = SearchTask([ID["<p>"]], "[f(a=1)]", lambda text: 1.0 if text == "f(a=1)]" else -1.0,
+                      {"task": 0})
+    cfg = MCTSConfig(iterations=4, num_actions=2, fragments_per_step=1, max_depth=3,
+                     simulation_steps=2, rollout_max_tokens=8)
+    result = search(gen, decode, [task], cfg, seed=0)
+    root = result.roots[0]
+    assert [c.text for c in root.children] == ["f(", "f(", "g(", "Sorry no"]
+    assert root.visits == 4 and root.value == pytest.approx(2.0)
+    assert result.generate_calls == 6  # iterations 3 and 4 end on a finished answer
+    assert [(p.info["prefix"], p.info["chosen"], p.info["rejected"]) for p in result.pairs] \
+        == [("f(a=", "1)]", "2)]")]
+    p = result.pairs[0]
+    assert (p.chosen_score, p.rejected_score) == (pytest.approx(1.6), pytest.approx(-0.4))
+    assert p.prompt_ids == [ID["<p>"], ID["f("], ID["a="]] and p.chosen_ids == [ID["1)]"]]
+    assert p.info["task"] == 0 and p.info["depth"] == 2
+
+
+def test_search_batches_the_tasks_into_one_call_per_phase():
+    script = {"": ["f(|a=|1)]", "f(|a=|2)]"], "f(": ["a=|1)]"], "f(a=": ["1)]"]}
+    gen = Scripted(script)
+    tasks = [SearchTask([ID["<p>"]], "[f(a=1)]", lambda t: 1.0) for _ in range(3)]
+    cfg = MCTSConfig(iterations=1, num_actions=2, fragments_per_step=1)
+    search(gen, decode, tasks, cfg, seed=0)
+    # rollouts get the room left (64 - 3 tokens), not rollout_max_tokens (128)
+    assert gen.calls == [(6, 50), (3, 61)]
+
+
+def test_invalid_config_is_one_line():
+    with pytest.raises(RlpostError, match="mcts: num_actions must be >= 2"):
+        MCTSConfig(num_actions=1).validate()
