@@ -149,6 +149,8 @@ def test_fuzz(env_id, config):
             if hasattr(env, "available_actions"):
                 info = {"available_actions": env.available_actions()}
         vocab = base_vocab + _env_actions(info)
-    if env_id == "rlpost/WebShop-v0":
-        seen.pop("success")  # random clicks never buy exactly the goal; tests/test_webshop_env.py
+    if env_id in ("rlpost/WebShop-v0", "rlpost/ToolUseMultiTurn-v0"):
+        # random clicks never buy exactly the goal, random text never makes BFCL's calls;
+        # tests/test_webshop_env.py and tests/test_tooluse_multi_turn.py reach success
+        seen.pop("success")
     assert min(seen.values()) > 0, f"the fuzz must reach every path: {seen}"

@@ -14,7 +14,7 @@ from rlpost.env import TextSpace, env_config, make, registered, turn_limit
 from rlpost.errors import RlpostError
 
 LIMITS = {"rlpost/Classification-v0": 1, "rlpost/GuessNumber-v0": 6, "rlpost/WebShop-v0": 15,
-          "rlpost/ToolUse-v0": 1}
+          "rlpost/ToolUse-v0": 1, "rlpost/ToolUseMultiTurn-v0": 32}
 
 
 def test_registered_in_gymnasiums_registry_with_their_turn_limits():
@@ -146,6 +146,7 @@ def test_an_action_longer_than_the_action_space_is_invalid(env_id):
     action = {"rlpost/GuessNumber-v0": lambda: "1" + pad,
               "rlpost/WebShop-v0": lambda: "search[" + "shoe " * (MAX_ACTION_CHARS // 5) + "]",
               "rlpost/ToolUse-v0": lambda: "[]" + pad,
+              "rlpost/ToolUseMultiTurn-v0": lambda: "[ls(a=True)]" + pad,
               "rlpost/Classification-v0": lambda: f"<think>x</think><answer>"
                                                   f"{info['task']['label']}</answer>{pad}"}[env_id]()
     assert len(action) > MAX_ACTION_CHARS and env.action_space.contains(action.strip()[:4000])
