@@ -8,4 +8,5 @@ RECIPES: dict[str, str] = {
     "no-think-cls-rl": "rlpost.recipes.no_think_cls_rl",
     "eef": "rlpost.recipes.eef",
     "rft": "rlpost.recipes.rft",
+    "itool": "rlpost.recipes.itool",
 }

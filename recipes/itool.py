@@ -1,0 +1,387 @@
+"""iTool: tool use by easy-to-hard SFT, then MCTS preference pairs and SimPO/DPO, iterated.
+
+iTool: Zeng et al., "Boosting Tool Use of LLMs via Iterative Reinforced Fine-Tuning", arXiv
+2501.09766 (EMNLP'25); reference code zeng-yirong/iTool (``mcts/main.py``, ``mcts/mcts_vllm.py``,
+``scripts/cal_ppl.py``, ``mcts/run_mcts_dpo.sh``).
+
+Pipeline on `rlpost/ToolUse-v0` (BFCL v4 data, AST-match reward):
+
+1. **Warm-up SFT, easy to hard**: the training split's ground-truth answers (each parameter's
+   first listed value, optional ones left out when "" is allowed; irrelevance tasks answer with
+   `NO_CALL_ANSWER`) ordered by difficulty (calls, then arguments) and trained in
+   `curriculum_stages` stages, easiest first (the paper orders the data easy -> hard; the
+   stage split is ours).
+2. Each iteration: **deficient samples** = the `deficient_ratio` (0.3) of the answers with a
+   call with the highest perplexity of the ground truth under the current policy, plus the same
+   share of the no-call answers (``cal_ppl.py`` and ``main.py``'s selection);
+   **MCTS** over their responses (`rlpost.collect.mcts`, rollout reward +1/-1 from the AST
+   match); **preference optimisation** on the fragment-level pairs (SimPO by default, as the
+   authors' script; DPO/IPO by `pref.loss`), then the generator's weights are re-synced.
+3. Greedy AST accuracy on the held-out entries of `eval_categories` after each stage, per
+   category (``eval/acc/<category>``) and overall (``eval/ast_acc``).
+
+Prompts longer than `max_prompt_tokens` (BFCL's long function lists) are left out of training
+and evaluation; how many is printed and written to results.json.
+
+Run:  rlpost recipe run itool              (quick CPU config, bundled 135M model)
+      rlpost recipe run itool --preset paper
+
+Results: ``benchmarks/tooluse_itool.py`` (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlpost.algos.dpo import DPOConfig, train_dpo
+from rlpost.algos.sft import SFTConfig, SFTSample, train_sft
+from rlpost.collect.mcts import MCTSConfig, SearchTask, search
+from rlpost.env import chat, env_tasks
+from rlpost.envs.tooluse.ast_check import expects_no_call
+from rlpost.envs.tooluse.calls import Call, format_calls
+from rlpost.envs.tooluse.env import ToolUseConfig, grade
+from rlpost.errors import RlpostError
+from rlpost.generate import Generator, GenParams
+from rlpost.policy import Policy, rows_logprobs
+from rlpost.run import RunConfig, start_run
+from rlpost.runner import Runner
+from rlpost.seeds import derive_seed
+from rlpost.track import Tracker
+from rlpost.types import Message
+
+NAME = "itool"
+ENV_ID = "rlpost/ToolUse-v0"
+RESUMABLE = False
+"""No checkpoint between stages yet: a run that stops starts over."""
+NO_CALL_ANSWER = "None of the given functions can be used for this question."
+"""The warm-up target of irrelevance tasks (BFCL passes any answer without a call)."""
+EVAL_CATEGORIES = ("simple_python", "multiple", "parallel", "irrelevance")
+TRAIN_SAMPLE_SEED = 0
+"""Fixes which training tasks `train_tasks` keeps (the same for every run seed)."""
+
+
+@dataclass
+class Config:
+    """Warm-up SFT, then `iterations` rounds of deficient-sample MCTS and preference training."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    env: ToolUseConfig = field(default_factory=lambda: ToolUseConfig(
+        categories=["simple_python", "multiple", "parallel", "parallel_multiple",
+                    "irrelevance"]))
+    eval_categories: list[str] = field(default_factory=lambda: list(EVAL_CATEGORIES))
+    """Held-out categories of the AST-accuracy eval (each must be in env.categories)."""
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(lr=1e-4, epochs=1, batch_size=8))
+    """The warm-up; `epochs` per curriculum stage."""
+    curriculum_stages: int = 3
+    """Easy-to-hard stages of the warm-up (1 = all data at once, shuffled)."""
+    iterations: int = 2
+    deficient_ratio: float = 0.3
+    """Share of the training answers (with a call; and, separately, without) picked by
+    perplexity each iteration."""
+    mcts: MCTSConfig = field(default_factory=MCTSConfig)
+    pref: DPOConfig = field(default_factory=DPOConfig)
+    """Preference optimisation of each iteration (SimPO by default)."""
+    max_tokens: int = 128
+    """New tokens of an eval answer."""
+    max_prompt_tokens: int = 1536
+    """Tasks with longer prompts are left out (they would not fit the engine's context)."""
+    train_tasks: int = 0
+    """Training tasks drawn (a fixed sample over the categories; 0 = all), before those whose
+    prompts do not fit are left out."""
+    eval_tasks: int = 0
+    """Held-out tasks per eval category (0 = all that fit)."""
+    n_envs: int = 64
+
+    def validate(self) -> None:
+        self.run.validate()
+        self.env.validate()
+        self.sft.validate()
+        self.mcts.validate()
+        self.pref.validate()
+        missing = sorted(set(self.eval_categories) - set(self.env.categories))
+        checks = [(not missing, f"eval_categories not in env.categories: {', '.join(missing)}"),
+                  (self.curriculum_stages >= 1, "curriculum_stages must be >= 1"),
+                  (self.iterations >= 0, "iterations must be >= 0"),
+                  (0 < self.deficient_ratio <= 1, "deficient_ratio must be in (0, 1]"),
+                  (self.max_tokens >= 1, "max_tokens must be >= 1"),
+                  (1 <= self.max_prompt_tokens
+                   <= self.run.vllm.max_model_len - max(self.max_tokens, self.mcts.max_tokens),
+                   "max_prompt_tokens must be in [1, run.vllm.max_model_len - max_tokens]"),
+                  (self.train_tasks >= 0 and self.eval_tasks >= 0,
+                   "train_tasks and eval_tasks must be >= 0 (0 = all)"),
+                  (self.n_envs >= 1, "n_envs must be >= 1")]
+        for ok, msg in checks:
+            if not ok:
+                raise RlpostError(f"itool: {msg}")
+
+
+def quick() -> Config:
+    """CPU config on the bundled 135M model (numbers: benchmarks/tooluse_itool.py)."""
+    cfg = Config(train_tasks=400, eval_tasks=40, max_prompt_tokens=1024)
+    cfg.run.vllm.max_model_len = 1536
+    cfg.sft = SFTConfig(lr=1e-4, epochs=1, batch_size=8, max_len=1536)
+    cfg.mcts = MCTSConfig(iterations=3, num_actions=3, max_depth=3)
+    cfg.pref = DPOConfig(loss="simpo", lr=1e-5, epochs=2, batch_size=8)
+    return cfg
+
+
+def smoke() -> Config:
+    """A few tasks and a tiny search: for tests."""
+    cfg = Config(train_tasks=12, eval_tasks=2, iterations=1, n_envs=8, max_tokens=48,
+                 curriculum_stages=2, max_prompt_tokens=900)
+    cfg.run.vllm.max_model_len = 1024
+    cfg.run.track = ("jsonl",)
+    cfg.sft = SFTConfig(lr=1e-4, epochs=1, batch_size=4, max_len=1024)
+    cfg.mcts = MCTSConfig(iterations=2, num_actions=2, max_tokens=16, rollout_max_tokens=48)
+    cfg.pref = DPOConfig(loss="simpo", lr=1e-5, epochs=1, batch_size=4)
+    return cfg
+
+
+def paper() -> Config:
+    """The authors' settings (``run_mcts_dpo.sh``, ``dpo_train.py``): an 8B instruct model,
+    SimPO beta 2.5 gamma 0.5 lr 1e-6 with LoRA r 8, 2 epochs, the reference MCTS; GPU."""
+    cfg = Config(iterations=3)
+    cfg.run.model = "meta-llama/Llama-3.1-8B-Instruct"
+    cfg.run.vllm.max_model_len = 8192
+    cfg.run.vllm.kv_cache_gb = 0.0
+    cfg.run.vllm.gpu_memory_utilization = 0.4
+    cfg.env = replace(cfg.env, categories=cfg.env.categories + [
+        "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
+        "live_irrelevance"])
+    cfg.max_prompt_tokens = 6000
+    cfg.max_tokens = 512
+    cfg.sft = SFTConfig(lr=1e-4, epochs=1, batch_size=32, lora=True, max_len=8192)
+    cfg.pref = DPOConfig(loss="simpo", beta=2.5, gamma=0.5, lr=1e-6, epochs=2, batch_size=8,
+                         lora=True, lora_r=8)
+    return cfg
+
+
+PRESETS = {"quick": quick, "smoke": smoke, "paper": paper}
+
+
+def validate(cfg: Config) -> None:
+    cfg.validate()
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def reference_calls(ground_truth: list[dict[str, dict[str, list[Any]]]]) -> list[Call]:
+    """One answer BFCL accepts: per ground-truth call, each parameter's first listed value that
+    is not "" (a parameter whose only value is "" is optional and left out)."""
+    out = []
+    for item in ground_truth:
+        (name, params), = item.items()
+        args = {}
+        for p, options in params.items():
+            value = next((v for v in options if v != ""), None)
+            if value is not None or None in options:
+                args[p] = value
+        out.append(Call(name, args))
+    return out
+
+
+def reference_answer(task: dict[str, Any]) -> str:
+    """The warm-up target of a task record: its reference calls, or `NO_CALL_ANSWER`."""
+    if expects_no_call(task["category"]):
+        return NO_CALL_ANSWER
+    return format_calls(reference_calls(task["ground_truth"]))
+
+
+def difficulty(task: dict[str, Any]) -> tuple[int, int]:
+    """(calls, arguments) of the reference answer: the easy-to-hard order."""
+    if expects_no_call(task["category"]):
+        return (0, 0)
+    calls = reference_calls(task["ground_truth"])
+    return (len(calls), sum(len(c.arguments) for c in calls))
+
+
+def curriculum(items: list[Any], keys: list[tuple[int, int]], stages: int) -> list[list[Any]]:
+    """`items` sorted by `keys` (stable) and cut into `stages` consecutive stages of near-equal
+    size, easiest first."""
+    order = sorted(range(len(items)), key=lambda i: keys[i])
+    size = math.ceil(len(order) / stages) if order else 0
+    return [[items[i] for i in order[s * size:(s + 1) * size]] for s in range(stages)
+            if order[s * size:(s + 1) * size]]
+
+
+def pick_deficient(perplexities: list[float], has_call: list[bool], ratio: float) -> list[int]:
+    """Indices of the `ratio` share (rounded up) of highest-perplexity answers among those with a
+    call, plus the same share among those without (iTool ``main.py``), each group in
+    descending perplexity."""
+    out = []
+    for group in (True, False):
+        idx = [i for i, h in enumerate(has_call) if h == group]
+        idx.sort(key=lambda i: -perplexities[i])
+        out += idx[:math.ceil(ratio * len(idx))]
+    return out
+
+
+@torch.no_grad()
+def answer_perplexities(policy: Policy, prompts: list[list[int]], answers: list[list[int]],
+                        batch: int = 8) -> list[float]:
+    """exp(mean negative log-prob) of each answer's tokens after its prompt under the policy
+    (``scripts/cal_ppl.py``): one value per (prompt, answer)."""
+    out = []
+    pad = policy.tokenizer.pad_token_id or 0
+    for b in range(0, len(prompts), batch):
+        rows = list(zip(prompts[b:b + batch], answers[b:b + batch]))
+        with policy.autocast_ctx():
+            lp, mask = rows_logprobs(policy.model, rows, pad, policy.device)
+        n = mask.sum(-1).clamp(min=1)
+        out += torch.exp(-(lp.float() * mask).sum(-1) / n).tolist()
+    return out
+
+
+@dataclass
+class Task:
+    """A training or eval task with what every stage needs."""
+
+    task_id: int
+    record: dict[str, Any]
+    messages: list[Message]
+    prompt_ids: list[int]
+    answer: str
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+
+class ITool:
+    """The iTool loop over one runner: `warm_up`, `iterate(it)`, `evaluate(stage)`."""
+
+    def __init__(self, cfg: Config, policy: Policy, generator: Generator,
+                 tracker: Tracker | None = None, runner: Runner | None = None):
+        self.cfg, self.policy, self.generator, self.tracker = cfg, policy, generator, tracker
+        self.runner = runner or Runner.make(ENV_ID, cfg.env, cfg.n_envs, generator,
+                                            policy.encode_chat, 1, cfg.max_prompt_tokens)
+        self.env = self.runner.envs[0]
+        self.eval_params = GenParams(temperature=0.0, max_tokens=cfg.max_tokens)
+        train = env_tasks(self.env, "train")
+        if cfg.train_tasks and cfg.train_tasks < len(train):
+            # a fixed sample over all categories (the ids are sorted by category)
+            train = sorted(random.Random(TRAIN_SAMPLE_SEED).sample(train, cfg.train_tasks))
+        self.train, self.too_long = self._tasks(train)
+        self.eval_ids: list[int] = []
+        held_out, long_eval = self._tasks(env_tasks(self.env, "test"))
+        self.too_long += long_eval
+        for cat in cfg.eval_categories:
+            ids = [t.task_id for t in held_out if t.record["category"] == cat]
+            self.eval_ids += ids[: cfg.eval_tasks] if cfg.eval_tasks else ids
+        self.step = 0
+
+    def _tasks(self, ids: list[int]) -> tuple[list[Task], int]:
+        """The tasks of `ids` whose prompts fit, and how many did not."""
+        out, long = [], 0
+        for t in ids:
+            _, info = self.env.reset(options={"task_id": t})
+            msgs = chat(self.env)
+            prompt = self.policy.encode_chat(msgs)
+            if len(prompt) > self.cfg.max_prompt_tokens:
+                long += 1
+                continue
+            out.append(Task(t, info["task"], msgs, prompt, reference_answer(info["task"])))
+        return out, long
+
+    def rollout_reward(self, record: dict[str, Any], text: str) -> float:
+        """MCTS rollout reward: +1 when the env's AST check passes the answer, else -1."""
+        return 1.0 if grade(text, record, self.cfg.env)[1]["success"] else -1.0
+
+    def log(self, metrics: dict[str, float]) -> None:
+        if self.tracker is not None:
+            self.tracker.log(metrics, self.step)
+
+    def evaluate(self, stage: str) -> dict[str, float]:
+        """Greedy answers to the eval tasks; AST accuracy per category and overall."""
+        ev = self.runner.evaluate(self.eval_ids, self.eval_params,
+                                  derive_seed(self.cfg.run.seed, "eval"))
+        by_cat: dict[str, list[float]] = {}
+        for traj in ev.trajectories:
+            by_cat.setdefault(traj.task["category"], []).append(traj.env_reward)
+        metrics = {f"eval/acc/{c}": sum(v) / len(v) for c, v in sorted(by_cat.items())}
+        metrics["eval/ast_acc"] = ev.metrics["eval/success"]
+        self.log(metrics)
+        print(f"rlpost: itool {stage}: AST accuracy {metrics['eval/ast_acc']:.3f} "
+              + " ".join(f"{c}={v:.2f}" for c, v in metrics.items() if "/acc/" in c), flush=True)
+        return {f"{stage}/{k.removeprefix('eval/')}": v for k, v in metrics.items()}
+
+    def warm_up(self) -> None:
+        """Easy-to-hard SFT on the reference answers of the training tasks."""
+        samples = [SFTSample([*t.messages, Message("assistant", t.answer)], [1.0])
+                   for t in self.train]
+        stages = curriculum(samples, [difficulty(t.record) for t in self.train],
+                            self.cfg.curriculum_stages)
+        for s, stage in enumerate(stages):
+            sft = replace(self.cfg.sft, seed=derive_seed(self.cfg.sft.seed, "stage", s))
+            self.step += train_sft(self.policy, stage, sft, self.tracker, self.step).steps
+        self.generator.sync_weights(self.policy)
+
+    def deficient(self) -> list[Task]:
+        """The training tasks whose reference answers the policy finds least likely."""
+        tok = self.policy.tokenizer
+        answers = [tok(t.answer + (tok.eos_token or ""), add_special_tokens=False)["input_ids"]
+                   for t in self.train]
+        ppl = answer_perplexities(self.policy, [t.prompt_ids for t in self.train], answers)
+        has_call = [not expects_no_call(t.record["category"]) for t in self.train]
+        return [self.train[i] for i in pick_deficient(ppl, has_call, self.cfg.deficient_ratio)]
+
+    def iterate(self, it: int) -> dict[str, float]:
+        """Deficient samples -> MCTS pairs -> preference optimisation -> weight sync."""
+        import time
+
+        picked = self.deficient()
+        t0 = time.perf_counter()
+        tasks = [SearchTask(t.prompt_ids,
+                            "" if expects_no_call(t.record["category"]) else t.answer,
+                            lambda text, r=t.record: self.rollout_reward(r, text),
+                            {"task_id": t.task_id, "category": t.record["category"]})
+                 for t in picked]
+        decode = lambda ids: self.policy.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+        found = search(self.generator, decode, tasks, self.cfg.mcts,
+                       derive_seed(self.cfg.run.seed, "mcts", it))
+        seconds = time.perf_counter() - t0
+        pairs = found.pairs
+        stats = {"iter/deficient": float(len(picked)), "iter/pairs": float(len(pairs)),
+                 "iter/value_gap": (sum(p.chosen_score - p.rejected_score for p in pairs)
+                                    / len(pairs)) if pairs else 0.0,
+                 "iter/value_pairs": (sum(p.info["prefix"].rstrip().endswith("=")
+                                          for p in pairs) / len(pairs)) if pairs else 0.0,
+                 "iter/seconds_per_pair": seconds / max(len(pairs), 1),
+                 "iter/generate_calls": float(found.generate_calls)}
+        if pairs:
+            pref = replace(self.cfg.pref, seed=derive_seed(self.cfg.pref.seed, "iteration", it))
+            result = train_dpo(self.policy, pairs, pref, self.tracker, step_offset=self.step)
+            self.step += result.steps
+            self.generator.sync_weights(self.policy)
+        self.log(stats)
+        return stats
+
+
+def main(cfg: Config, generator: Generator | None = None) -> dict[str, float]:
+    """Zero-shot eval, warm-up SFT, then `cfg.iterations` iTool iterations, each evaluated;
+    writes results.json and the model."""
+    cfg.validate()
+    if cfg.run.dir and (Path(cfg.run.dir) / "metrics.jsonl").exists():
+        raise RlpostError(f"{cfg.run.dir} already holds a run, and itool runs do not resume "
+                          "yet: choose another --run.dir")
+    with start_run(cfg.run, NAME, cfg, generator) as lifecycle:
+        run = ITool(cfg, lifecycle.policy, lifecycle.generator, lifecycle.tracker)
+        results: dict[str, float] = {"tasks/train": float(len(run.train)),
+                                     "tasks/eval": float(len(run.eval_ids)),
+                                     "tasks/too_long": float(run.too_long)}
+        results |= run.evaluate("zero_shot")
+        run.warm_up()
+        results |= run.evaluate("sft")
+        for it in range(cfg.iterations):
+            results |= {f"{k}_{it + 1}": v for k, v in run.iterate(it).items()}
+            results |= run.evaluate(f"itool_{it + 1}")
+        (lifecycle.dir / "results.json").write_text(json.dumps(results, indent=2))
+        lifecycle.policy.save(lifecycle.dir / "model")
+    return results
