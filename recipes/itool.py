@@ -36,7 +36,7 @@ import math
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -86,6 +86,10 @@ class Config:
     """Share of the training answers (with a call; and, separately, without) picked by
     perplexity each iteration."""
     mcts: MCTSConfig = field(default_factory=MCTSConfig)
+    rollout_reward: Literal["ast", "self_eval"] = "ast"
+    """MCTS rollout reward: +1/-1 by BFCL's AST match against the ground truth, or the paper's
+    self-evaluation (the policy grades its answer against the ground truth, `self_eval_reward`;
+    one forward per rollout on the trainer)."""
     pref: DPOConfig = field(default_factory=DPOConfig)
     """Preference optimisation of each iteration (SimPO by default)."""
     max_tokens: int = 128
@@ -108,6 +112,8 @@ class Config:
         missing = sorted(set(self.eval_categories) - set(self.env.categories))
         checks = [(not missing, f"eval_categories not in env.categories: {', '.join(missing)}"),
                   (self.curriculum_stages >= 1, "curriculum_stages must be >= 1"),
+                  (self.rollout_reward in ("ast", "self_eval"),
+                   "rollout_reward must be 'ast' or 'self_eval'"),
                   (self.iterations >= 0, "iterations must be >= 0"),
                   (0 < self.deficient_ratio <= 1, "deficient_ratio must be in (0, 1]"),
                   (self.max_tokens >= 1, "max_tokens must be >= 1"),
@@ -124,7 +130,7 @@ class Config:
 
 def quick() -> Config:
     """CPU config on the bundled 135M model (numbers: benchmarks/tooluse_itool.py)."""
-    cfg = Config(train_tasks=400, eval_tasks=40, max_prompt_tokens=1024)
+    cfg = Config(train_tasks=300, eval_tasks=30, max_prompt_tokens=1024)
     cfg.run.vllm.max_model_len = 1536
     cfg.sft = SFTConfig(lr=1e-4, epochs=1, batch_size=8, max_len=1536)
     cfg.mcts = MCTSConfig(iterations=3, num_actions=3, max_depth=3)
@@ -213,14 +219,14 @@ def curriculum(items: list[Any], keys: list[tuple[int, int]], stages: int) -> li
 
 
 def pick_deficient(perplexities: list[float], has_call: list[bool], ratio: float) -> list[int]:
-    """Indices of the `ratio` share (rounded up) of highest-perplexity answers among those with a
-    call, plus the same share among those without (iTool ``main.py``), each group in
-    descending perplexity."""
+    """Indices of the int(ratio * n) highest-perplexity answers among the n with a call, plus
+    the same share among those without, each group in descending perplexity (iTool
+    ``utils.py:active_select``, which rounds down too)."""
     out = []
     for group in (True, False):
         idx = [i for i, h in enumerate(has_call) if h == group]
         idx.sort(key=lambda i: -perplexities[i])
-        out += idx[:math.ceil(ratio * len(idx))]
+        out += idx[:int(ratio * len(idx))]
     return out
 
 
@@ -276,6 +282,7 @@ class ITool:
             ids = [t.task_id for t in held_out if t.record["category"] == cat]
             self.eval_ids += ids[: cfg.eval_tasks] if cfg.eval_tasks else ids
         self.step = 0
+        self._options: dict[str, list[int]] | None = None
 
     def _tasks(self, ids: list[int]) -> tuple[list[Task], int]:
         """The tasks of `ids` whose prompts fit, and how many did not."""
@@ -290,9 +297,14 @@ class ITool:
             out.append(Task(t, info["task"], msgs, prompt, reference_answer(info["task"])))
         return out, long
 
-    def rollout_reward(self, record: dict[str, Any], text: str) -> float:
-        """MCTS rollout reward: +1 when the env's AST check passes the answer, else -1."""
-        return 1.0 if grade(text, record, self.cfg.env)[1]["success"] else -1.0
+    def rollout_reward(self, task: Task, text: str) -> float:
+        """MCTS rollout reward (`Config.rollout_reward`): +1 when the env's AST check passes
+        the answer, else -1; or the policy's self-evaluation against the reference answer."""
+        if self.cfg.rollout_reward == "self_eval":
+            if self._options is None:
+                self._options = option_tokens(self.policy.tokenizer)
+            return self_eval_reward(self.policy, task.answer, text, self._options)
+        return 1.0 if grade(text, task.record, self.cfg.env)[1]["success"] else -1.0
 
     def log(self, metrics: dict[str, float]) -> None:
         if self.tracker is not None:
@@ -340,7 +352,7 @@ class ITool:
         t0 = time.perf_counter()
         tasks = [SearchTask(t.prompt_ids,
                             "" if expects_no_call(t.record["category"]) else t.answer,
-                            lambda text, r=t.record: self.rollout_reward(r, text),
+                            lambda text, t=t: self.rollout_reward(t, text),
                             {"task_id": t.task_id, "category": t.record["category"]})
                  for t in picked]
         decode = lambda ids: self.policy.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
@@ -385,3 +397,52 @@ def main(cfg: Config, generator: Generator | None = None) -> dict[str, float]:
         (lifecycle.dir / "results.json").write_text(json.dumps(results, indent=2))
         lifecycle.policy.save(lifecycle.dir / "model")
     return results
+
+
+# --- the paper's rollout reward: the policy's self-evaluation ----------------------------
+
+JUDGE_SYSTEM = ("You are a helpful assistant who grades answers to function-calling tasks "
+                "against the reference answer.")
+JUDGE_PROMPT = (
+    "Reference answer: {reference}\n"
+    "Model answer: {response}\n"
+    "Grade the model answer against the reference (an answer that is a correct part of the "
+    "reference also counts as excellent) on: the names of the functions called, the number of "
+    "parameters, the parameter names, the parameter values and types, and how close the "
+    "meaning is.\n"
+    "Options:\n"
+    "(A) Excellent: meets every criterion; nearly the same as the reference.\n"
+    "(B) Acceptable: meets most criteria, with small differences.\n"
+    "(C) Fair: meets some criteria, with significant problems.\n"
+    "(D) Poor: meets few or none of the criteria.\n"
+    "Answer with the option letter only.")
+"""Our wording of iTool's ``EVAL_SYSTEM`` / ``EVAL_PROMPT_with_GT`` (``mcts/utils.py``)."""
+OPTION_WEIGHTS = {"A": 1.0, "B": 0.1, "C": -1.0, "D": -2.0}
+"""iTool's ``conf = (1.0 p_A + 0.1 p_B - 1.0 p_C - 2.0 p_D) / 4``."""
+
+
+def option_tokens(tokenizer: Any) -> dict[str, list[int]]:
+    """Per option letter, the ids of the vocabulary entries that read as it: the letter, with a
+    leading space or "(" (case-insensitive), as iTool matches generated tokens."""
+    out: dict[str, list[int]] = {k: [] for k in OPTION_WEIGHTS}
+    for tok_id in range(len(tokenizer)):
+        text = tokenizer.decode([tok_id]).strip().lstrip("(").upper()
+        if text in out:
+            out[text].append(tok_id)
+    return out
+
+
+@torch.no_grad()
+def self_eval_reward(policy: Policy, reference: str, response: str,
+                     options: dict[str, list[int]]) -> float:
+    """The policy's own grade of `response` against `reference` (iTool ``get_reward`` without
+    fast_reward): with p_X the next-token probability of option X after the judge prompt
+    (`JUDGE_SYSTEM`, `JUDGE_PROMPT`), ``sum_X w_X p_X / 4`` with `OPTION_WEIGHTS`; in
+    [-0.5, 0.25]. iTool sums the top-4 logprobs of up to 7 sampled tokens; we read the one
+    distribution where the letter is due."""
+    ids = policy.encode_chat([Message("system", JUDGE_SYSTEM), Message(
+        "user", JUDGE_PROMPT.format(reference=reference, response=response))])
+    with policy.autocast_ctx():
+        logits = policy.model(torch.tensor([ids], device=policy.device)).logits[0, -1]
+    probs = torch.softmax(logits.float(), -1)
+    return sum(w * float(probs[options[k]].sum()) for k, w in OPTION_WEIGHTS.items()) / 4

@@ -44,10 +44,11 @@ def test_curriculum_is_easiest_first_in_near_equal_stages():
 def test_pick_deficient_takes_the_top_share_of_each_group():
     ppl = [1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 4.0]
     has_call = [True, True, True, True, False, False, False]
-    # calls: ceil(0.3 * 4) = 2 of [9 (1), 7 (3)]; no call: ceil(0.3 * 3) = 1 of [8 (5)]
-    assert pick_deficient(ppl, has_call, 0.3) == [1, 3, 5]
+    # calls: int(0.5 * 4) = 2 of [9 (1), 7 (3)]; no call: int(0.5 * 3) = 1 of [8 (5)]
+    assert pick_deficient(ppl, has_call, 0.5) == [1, 3, 5]
+    assert pick_deficient(ppl, has_call, 0.3) == [1]  # rounds down, as the reference
     assert pick_deficient(ppl, has_call, 1.0) == [1, 3, 2, 0, 5, 6, 4]
-    assert pick_deficient(ppl, [True] * 7, 0.5) == [1, 5, 3, 6]
+    assert pick_deficient(ppl, [True] * 7, 0.5) == [1, 5, 3]
 
 
 def test_answer_perplexities_by_hand(model_path):
@@ -83,8 +84,7 @@ def test_itool_smoke_runs_warm_up_and_an_iteration(engine, model_path, tmp_path)
     assert results["tasks/train"] == len(run.train) and results["tasks/too_long"] == run.too_long
     assert len(run.train) + run.too_long >= cfg.train_tasks
     calls = sum(t.answer != itool.NO_CALL_ANSWER for t in run.train)
-    assert results["iter/deficient_1"] == (math.ceil(0.3 * calls)
-                                           + math.ceil(0.3 * (len(run.train) - calls)))
+    assert results["iter/deficient_1"] == int(0.3 * calls) + int(0.3 * (len(run.train) - calls))
     rows = [json.loads(line) for line in (tmp_path / "itool" / "metrics.jsonl").read_text()
             .splitlines()]
     evals = [r["eval/ast_acc"] for r in rows if "eval/ast_acc" in r]
@@ -96,3 +96,45 @@ def test_itool_smoke_runs_warm_up_and_an_iteration(engine, model_path, tmp_path)
     before = itool.answer_perplexities(base, prompts, answers)
     after = itool.answer_perplexities(tuned, prompts, answers)
     assert sum(after) / len(after) < 0.5 * sum(before) / len(before)
+
+
+def test_self_eval_reward_weighs_the_option_probabilities(model_path):
+    """A stand-in model whose next token is " A" or " D" with probability 1/2 each: the reward
+    is (1.0 * 0.5 - 2.0 * 0.5) / 4 = -0.125 (iTool's weights); all on "B": 0.1 / 4."""
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from rlpost.policy import load_tokenizer
+    from rlpost.recipes.itool import option_tokens, self_eval_reward
+
+    tok = load_tokenizer(model_path)
+    options = option_tokens(tok)
+    a, d = tok(" A", add_special_tokens=False)["input_ids"], tok(" D", add_special_tokens=False)[
+        "input_ids"]
+    assert len(a) == len(d) == 1 and a[0] in options["A"] and d[0] in options["D"]
+    assert not set(options["A"]) & set(options["B"])
+
+    class Model(torch.nn.Module):
+        def __init__(self, hot):
+            super().__init__()
+            self.hot = hot
+
+        def forward(self, ids):
+            logits = torch.full((1, ids.shape[1], len(tok)), -1e4)
+            logits[0, -1, self.hot] = 0.0
+            return SimpleNamespace(logits=logits)
+
+    seen = []
+
+    def encode_chat(messages):
+        seen.append(messages)
+        return [1, 2, 3]
+
+    policy = SimpleNamespace(encode_chat=encode_chat, autocast_ctx=nullcontext,
+                             device=torch.device("cpu"), model=Model([a[0], d[0]]))
+    assert self_eval_reward(policy, "[f(a=1)]", "[f(a=2)]", options) == pytest.approx(-0.125)
+    assert "Reference answer: [f(a=1)]\nModel answer: [f(a=2)]" in seen[0][1].content
+    b = tok("B", add_special_tokens=False)["input_ids"]
+    assert len(b) == 1 and b[0] in options["B"]
+    policy.model = Model(b)
+    assert self_eval_reward(policy, "x", "y", options) == pytest.approx(0.1 / 4)
