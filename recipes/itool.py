@@ -82,6 +82,8 @@ class Config:
     curriculum_stages: int = 3
     """Easy-to-hard stages of the warm-up (1 = all data at once, shuffled)."""
     iterations: int = 2
+    """iTool iterations after the warm-up (each: deficient samples, MCTS, preference
+    training); not the search's own `mcts.iterations`."""
     deficient_ratio: float = 0.3
     """Share of the training answers (with a call; and, separately, without) picked by
     perplexity each iteration."""
@@ -102,6 +104,7 @@ class Config:
     eval_tasks: int = 0
     """Held-out tasks per eval category (0 = all that fit)."""
     n_envs: int = 64
+    """Env instances the evaluation runs over at once."""
 
     def validate(self) -> None:
         self.run.validate()
@@ -179,26 +182,56 @@ def validate(cfg: Config) -> None:
 # --- data ----------------------------------------------------------------------------------
 
 
-def reference_calls(ground_truth: list[dict[str, dict[str, list[Any]]]]) -> list[Call]:
-    """One answer BFCL accepts: per ground-truth call, each parameter's first listed value that
-    is not "" (a parameter whose only value is "" is optional and left out)."""
+def _first(options: Any) -> tuple[bool, Any]:
+    """(found, value): the first possible value that is not "" of a BFCL option list, resolved
+    recursively (a dict option maps each key to its own option list); (False, None) when ""
+    is the only one (the parameter is optional and left out)."""
+    if not isinstance(options, list):
+        return True, _resolve(options)
+    for value in options:
+        if value != "":
+            return True, _resolve(value)
+    return False, None
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, options in value.items():
+            found, v = _first(options)
+            if found:
+                out[key] = v
+        return out
+    if isinstance(value, list):
+        return [_resolve(v) for v in value]
+    return value
+
+
+def reference_calls(ground_truth: list[dict[str, dict[str, list[Any]]]],
+                    underscore_names: bool = False) -> list[Call]:
+    """One answer of BFCL's possible answers: per ground-truth call, each parameter's first
+    listed value that is not "" (a parameter whose only value is "" is optional and left
+    out; a dict value's keys likewise), names with "." written "_" when `underscore_names`
+    (as `ToolUseConfig.underscore_names` shows and expects them). A few BFCL entries have no
+    answer their own checker accepts (a ground-truth parameter missing from the docs): the
+    recipe leaves those out of training (`ITool.__init__`)."""
     out = []
     for item in ground_truth:
         (name, params), = item.items()
         args = {}
         for p, options in params.items():
-            value = next((v for v in options if v != ""), None)
-            if value is not None or None in options:
+            found, value = _first(options)
+            if found:
                 args[p] = value
-        out.append(Call(name, args))
+        out.append(Call(name.replace(".", "_") if underscore_names else name, args))
     return out
 
 
-def reference_answer(task: dict[str, Any]) -> str:
+def reference_answer(task: dict[str, Any], underscore_names: bool = False) -> str:
     """The warm-up target of a task record: its reference calls, or `NO_CALL_ANSWER`."""
     if expects_no_call(task["category"]):
         return NO_CALL_ANSWER
-    return format_calls(reference_calls(task["ground_truth"]))
+    return format_calls(reference_calls(task["ground_truth"], underscore_names))
 
 
 def difficulty(task: dict[str, Any]) -> tuple[int, int]:
@@ -274,13 +307,20 @@ class ITool:
         if cfg.train_tasks and cfg.train_tasks < len(train):
             # a fixed sample over all categories (the ids are sorted by category)
             train = sorted(random.Random(TRAIN_SAMPLE_SEED).sample(train, cfg.train_tasks))
-        self.train, self.too_long = self._tasks(train)
+        train, self.too_long = self._tasks(train)
+        # entries whose reference answer fails BFCL's own check cannot be imitated
+        self.train = [t for t in train if grade(t.answer, t.record, cfg.env)[1]["success"]]
+        self.unanswerable = len(train) - len(self.train)
         self.eval_ids: list[int] = []
         held_out, long_eval = self._tasks(env_tasks(self.env, "test"))
         self.too_long += long_eval
         for cat in cfg.eval_categories:
             ids = [t.task_id for t in held_out if t.record["category"] == cat]
             self.eval_ids += ids[: cfg.eval_tasks] if cfg.eval_tasks else ids
+        if not self.train or not self.eval_ids:
+            raise RlpostError(f"itool: {len(self.train)} training and {len(self.eval_ids)} eval "
+                              "tasks fit max_prompt_tokens; raise it, or choose other "
+                              "env.categories / max_tasks_per_category")
         self.step = 0
         self._options: dict[str, list[int]] | None = None
 
@@ -294,7 +334,8 @@ class ITool:
             if len(prompt) > self.cfg.max_prompt_tokens:
                 long += 1
                 continue
-            out.append(Task(t, info["task"], msgs, prompt, reference_answer(info["task"])))
+            out.append(Task(t, info["task"], msgs, prompt,
+                            reference_answer(info["task"], self.cfg.env.underscore_names)))
         return out, long
 
     def rollout_reward(self, task: Task, text: str) -> float:
@@ -311,15 +352,17 @@ class ITool:
             self.tracker.log(metrics, self.step)
 
     def evaluate(self, stage: str) -> dict[str, float]:
-        """Greedy answers to the eval tasks; AST accuracy per category and overall."""
+        """Greedy answers to the eval tasks; AST accuracy (the share the AST check passes, not
+        the reward, which may hold format and penalty terms) per category and overall; logs
+        the runner's eval/* metrics too (eval/success = eval/ast_acc is the plotted one)."""
         ev = self.runner.evaluate(self.eval_ids, self.eval_params,
                                   derive_seed(self.cfg.run.seed, "eval"))
         by_cat: dict[str, list[float]] = {}
         for traj in ev.trajectories:
-            by_cat.setdefault(traj.task["category"], []).append(traj.env_reward)
+            by_cat.setdefault(traj.task["category"], []).append(float(traj.success))
         metrics = {f"eval/acc/{c}": sum(v) / len(v) for c, v in sorted(by_cat.items())}
         metrics["eval/ast_acc"] = ev.metrics["eval/success"]
-        self.log(metrics)
+        self.log(ev.metrics | metrics)
         print(f"rlpost: itool {stage}: AST accuracy {metrics['eval/ast_acc']:.3f} "
               + " ".join(f"{c}={v:.2f}" for c, v in metrics.items() if "/acc/" in c), flush=True)
         return {f"{stage}/{k.removeprefix('eval/')}": v for k, v in metrics.items()}
@@ -360,12 +403,14 @@ class ITool:
                        derive_seed(self.cfg.run.seed, "mcts", it))
         seconds = time.perf_counter() - t0
         pairs = found.pairs
+        # value_pairs: the share of pairs whose shared prefix ends in "=": the two fragments
+        # are alternative values of one argument (the paper's "fragment deficiency")
         stats = {"iter/deficient": float(len(picked)), "iter/pairs": float(len(pairs)),
                  "iter/value_gap": (sum(p.chosen_score - p.rejected_score for p in pairs)
                                     / len(pairs)) if pairs else 0.0,
                  "iter/value_pairs": (sum(p.info["prefix"].rstrip().endswith("=")
                                           for p in pairs) / len(pairs)) if pairs else 0.0,
-                 "iter/seconds_per_pair": seconds / max(len(pairs), 1),
+                 "iter/mcts_seconds": seconds,
                  "iter/generate_calls": float(found.generate_calls)}
         if pairs:
             pref = replace(self.cfg.pref, seed=derive_seed(self.cfg.pref.seed, "iteration", it))
@@ -387,7 +432,8 @@ def main(cfg: Config, generator: Generator | None = None) -> dict[str, float]:
         run = ITool(cfg, lifecycle.policy, lifecycle.generator, lifecycle.tracker)
         results: dict[str, float] = {"tasks/train": float(len(run.train)),
                                      "tasks/eval": float(len(run.eval_ids)),
-                                     "tasks/too_long": float(run.too_long)}
+                                     "tasks/too_long": float(run.too_long),
+                                     "tasks/unanswerable": float(run.unanswerable)}
         results |= run.evaluate("zero_shot")
         run.warm_up()
         results |= run.evaluate("sft")

@@ -12,6 +12,7 @@ in JSON format that you can invoke.").
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,10 +21,15 @@ from rlpost.types import Message
 TOOLS_HEADER = "Here is a list of functions in JSON format that you can invoke."
 
 
+_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
+_READS_TOOLS = re.compile(r"\{[{%](?:(?![%}]\}).)*\btools\b", re.DOTALL)
+
+
 def supports_tools(tokenizer: Any) -> bool:
-    """Whether the tokenizer's chat template reads a ``tools`` variable."""
+    """Whether the tokenizer's chat template reads a ``tools`` variable: the name inside a
+    Jinja ``{{ }}`` or ``{% %}`` tag (comments and plain text do not count)."""
     template = getattr(tokenizer, "chat_template", None)
-    return isinstance(template, str) and "tools" in template
+    return isinstance(template, str) and bool(_READS_TOOLS.search(_COMMENT.sub("", template)))
 
 
 def tools_text(tools: Sequence[dict[str, Any]]) -> str:

@@ -43,6 +43,15 @@ def test_template_with_tool_support_gets_tools_and_the_bare_content():
     assert dicts[0]["content"] == "Be brief."
 
 
+def test_a_template_that_only_mentions_tools_has_no_tool_support():
+    assert not supports_tools(Template("{# this template has no tools support #}{{ x }}"))
+    assert not supports_tools(Template("Use tools wisely. {{ messages }}"))
+    assert not supports_tools(Template("{{ toolset }}"))
+    assert supports_tools(Template("{%- if tools is defined %}x{% endif %}"))
+    assert supports_tools(Template("{{- tools | tojson }}"))
+    assert not supports_tools(object())
+
+
 def test_no_tools_no_kwargs_and_empty_content_takes_the_docs_alone():
     dicts, tools = chat_dicts([Message("system", "", tools=[TOOL])], native_tools=False)
     assert tools == [] and dicts[0]["content"].startswith(TOOLS_HEADER)

@@ -287,14 +287,16 @@ def test_config_defaults_and_validation():
     assert DPOConfig(loss="ipo").resolved_beta() == 0.1
     assert DPOConfig(loss="ipo", beta=0.3).resolved_beta() == 0.3
     DPOConfig().validate()
-    bad = [({"loss": "kto"}, "loss must be one of sigmoid, ipo, simpo"),
+    bad = [({"loss": "kto"}, r"loss must be one of sigmoid, ipo, simpo \(sigmoid is DPO's loss\), got 'kto'"),
            ({"beta": 0.0}, "beta must be"), ({"beta": math.inf}, "beta must be"),
            ({"gamma": -0.1}, "gamma"), ({"label_smoothing": 0.5}, "label_smoothing must be"),
            ({"loss": "ipo", "label_smoothing": 0.1}, "not ipo"), ({"lr": 0}, "lr"),
            ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"),
            ({"micro_batch_pairs": 0}, "micro_batch_pairs"), ({"max_grad_norm": -1}, "max_grad"),
            ({"schedule": "linear"}, "schedule"), ({"lora_r": 0}, "lora_r"),
-           ({"lora_targets": ()}, "lora_targets"), ({"warmup_steps": -1}, "warmup")]
+           ({"lora_targets": ()}, "lora_targets"), ({"warmup_steps": -1}, "warmup"),
+           ({"lr": math.inf}, "lr must be finite"), ({"weight_decay": math.inf}, "weight_decay"),
+           ({"lora_alpha": math.inf}, "lora_alpha must be finite")]
     for kwargs, message in bad:
         with pytest.raises(RlpostError, match=message) as e:
             DPOConfig(**kwargs).validate()

@@ -64,12 +64,23 @@ def test_selection_score_by_hand():
     assert selection_score(child, 0, 1.0) == pytest.approx(1.0)  # ln of at least one visit
 
 
+def _ends(pieces):
+    out, n = [], 0
+    for p in pieces:
+        n += len(p)
+        out.append(n)
+    return out
+
+
 def test_split_fragments_after_each_delimiter():
     pieces = ["get", "_w", "(", "city", "=", "'Paris", "', ", "days", "=", "3)]"]
-    assert split_fragments(pieces) == [3, 2, 2, 2, 1]
-    assert split_fragments(["Hello. ", "World"]) == [1, 1]
-    assert split_fragments(["ab=c", "d"]) == [1, 1]  # the delimiter inside a token ends it
-    assert split_fragments([]) == []
+    assert split_fragments("".join(pieces), _ends(pieces)) == [3, 2, 2, 2, 1]
+    assert split_fragments("Hello. World", [7, 12]) == [1, 1]
+    assert split_fragments("ab=cd", [4, 5]) == [1, 1]  # the delimiter inside a token ends it
+    assert split_fragments("", []) == []
+    # no cut inside a character: the token after "=" ends mid-character (None)
+    assert split_fragments("a=東京", [2, None, 3, 4]) == [1, 3]
+    assert split_fragments("a=東京", [None, None, 3, 4]) == [3, 1]
 
 
 def test_group_steps_merges_the_rest_at_max_depth():
@@ -147,6 +158,60 @@ def test_search_batches_the_tasks_into_one_call_per_phase():
     search(gen, decode, tasks, cfg, seed=0)
     # rollouts get the room left (64 - 3 tokens), not rollout_max_tokens (128)
     assert gen.calls == [(6, 50), (3, 61)]
+
+
+def test_a_finished_best_path_is_scored_again_instead_of_stalling():
+    """Once the selection ends on a finished answer, later iterations still score and back it
+    up (every iteration adds one visit to the root); the reference skipped the iteration, and
+    its deterministic selection then skipped every later one."""
+    script = {"": ["1)]", "2)]", "3)]"]}
+    gen = Scripted(script)
+    task = SearchTask([ID["<p>"]], "[f(a=1)]", lambda text: 1.0 if text == "1)]" else -1.0)
+    cfg = MCTSConfig(iterations=9, num_actions=2, fragments_per_step=1)
+    result = search(gen, decode, [task], cfg, seed=0)
+    root = result.roots[0]
+    assert root.visits == 9
+    assert [c.text for c in root.children] == ["1)]", "2)]", "3)]", "1)]"]
+    assert root.children[0].visits > 1  # the winner kept being chosen and scored
+    assert gen.calls == [(2, 50), (2, 50)]  # two expansions, no rollout (all answers finished)
+
+
+def test_multibyte_characters_survive_token_by_token_decoding():
+    """Tokens are bytes here, so "東" takes three tokens; the fragment texts and the scored
+    text are whole characters, and the right answer scores +1."""
+    class Bytes:
+        max_model_len = 64
+
+        def generate(self, prompts, params):
+            data = list("f(city='東京')]".encode())
+            return [Completion(data, [0.0] * len(data), "", "stop") for _ in prompts]
+
+    def decode_bytes(ids):
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+    seen = []
+
+    def score(text):
+        seen.append(text)
+        return 1.0 if text == "f(city='東京')]" else -1.0
+
+    task = SearchTask([300], "[f(city='東京')]", score)
+    cfg = MCTSConfig(iterations=1, num_actions=2, fragments_per_step=1, simulation_steps=3)
+    result = search(Bytes(), decode_bytes, [task], cfg, seed=0)
+    leaf = result.roots[0].children[0]
+    while leaf.children:
+        leaf = leaf.children[0]
+    texts = [n.text for n in leaf.path()]
+    assert "".join(texts) == "f(city='東京')]" and "\ufffd" not in "".join(texts)
+    assert texts == ["f(", "city=", "'東京')]"]
+    assert seen == ["f(city='東京')]"]
+
+
+def test_a_non_finite_score_names_the_task():
+    gen = Scripted({"": ["1)]", "2)]"]})
+    task = SearchTask([ID["<p>"]], "", lambda text: float("nan"), {"task_id": 4})
+    with pytest.raises(RlpostError, match=r"mcts: the score of task 0 \({'task_id': 4}\) is nan"):
+        search(gen, decode, [task], MCTSConfig(iterations=1, num_actions=2), seed=0)
 
 
 def test_invalid_config_is_one_line():

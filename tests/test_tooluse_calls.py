@@ -64,8 +64,18 @@ def test_bfcl_form():
     ("(lambda: 0)()", "a function name must be a name"),
     ("[1, f(a=1)]", "list item is not a call: 1"),
     ("f(a=" + "[" * 17 + "]" * 17 + ")", "nested deeper than 16"),
+    ('{"name": "f", "arguments": {"a": ' + "[" * 17 + "]" * 17 + "}}", "nested deeper than 16"),
     ('{"name": "f", "arguments": ' + '{"a": ' * 17 + "1" + "}" * 17 + "}", "nested deeper"),
     ("[" * 500 + "]" * 500, "not a Python call list"),
+    ('{"name": "pwd", "arguments": {"a": ' + "[" * 500 + "]" * 500 + "}}", "nested deeper"),
+    ('{"name": "f", "arguments": "' + "[" * 2000 + "]" * 2000 + '"}',
+     "arguments are not a JSON object"),
+    ("[f(base=0x" + "f" * 4000 + ", height=5)]", "longer than 256 bits"),
+    ('[{"name": "f", "arguments": {"a": ' + "1" * 5000 + "}}]", "not valid JSON"),
+    ("f(a=1e999)", "numbers must be finite"),
+    ("f(a=-1e999)", "numbers must be finite"),
+    ('[{"name": "f", "arguments": {"a": NaN}}]', "numbers must be finite"),
+    ('[{"name": "f", "arguments": {"a": [Infinity]}}]', "numbers must be finite"),
     ('[{"name": 3}]', "bad function name"),
     ('[{"name": "os.system; rm"}]', "bad function name"),
     ('[{"arguments": {}}]', 'needs a "name"'),
@@ -78,6 +88,13 @@ def test_refused_with_a_reason(text, reason):
     with pytest.raises(CallParseError, match=reason.replace("(", r"\(").replace("+", r"\+")
                        .replace("[", r"\[").replace("*", r"\*").replace(")", r"\)")):
         parse_calls(text)
+
+
+def test_the_nesting_limit_is_the_same_in_both_forms():
+    deepest = "[" * 16 + "]" * 16
+    assert parse_calls(f"f(a={deepest})") == parse_calls(
+        f'{{"name": "f", "arguments": {{"a": {deepest}}}}}')
+    assert parse_calls("f(a=-1.5e300, b=" + str(2 ** 256 - 1) + ")")[0].arguments["b"] == 2 ** 256 - 1
 
 
 def test_non_text_is_refused():

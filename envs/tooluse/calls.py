@@ -6,10 +6,14 @@ A model answers a tool-use turn with a call list in one of three forms:
   be left out for a single call (BFCL's decoder adds them too), code fences are stripped;
 - JSON: ``[{"name": "f", "arguments": {"a": 1}}]`` or one such object (``"parameters"`` is
   accepted for ``"arguments"``, which may also be a JSON string, as OpenAI's API sends it);
-- one or more ``<tool_call>{json}</tool_call>`` blocks (Hermes/Qwen chat templates).
+- one or more ``<tool_call>{json}</tool_call>`` blocks (Hermes/Qwen chat templates); when the
+  text holds such blocks only they are read, and text around them is ignored (those templates
+  let the model write prose beside its calls).
 
-Values are literals only: strings, numbers (with a sign), booleans, None, lists, tuples and
-dicts of literals, nested at most `MAX_DEPTH` deep; arguments are keywords only. Anything else
+Values are literals only: strings, finite numbers (with a sign; integers of at most
+`MAX_INT_BITS` bits), booleans, None, lists, tuples and dicts of literals, nested at most
+`MAX_DEPTH` deep (counting the argument itself as depth 1 in both forms); arguments are
+keywords only. Anything else
 (a bare name, arithmetic, a nested call, a lambda, positional arguments, attribute access in a
 value) raises `CallParseError` with a one-line reason: the env turns it into its penalty or,
 in multi-turn episodes, into a tool error message for the model. BFCL's own decoder
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +34,9 @@ MAX_DEPTH = 16
 """Deepest nesting of a value (lists in lists ...) that parses."""
 MAX_CALLS = 64
 """Most calls in one answer."""
+MAX_INT_BITS = 256
+"""Largest integer literal (bits) that parses; a bigger one is refused (Python cannot even
+print integers of more than 4,300 digits by default)."""
 
 _TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 _FENCE = re.compile(r"^```[a-zA-Z]*\n?|```$")
@@ -137,14 +145,14 @@ def _value(node: ast.expr, depth: int) -> Any:
         raise CallParseError(f"value nested deeper than {MAX_DEPTH}")
     if isinstance(node, ast.Constant):
         if isinstance(node.value, (str, int, float, bool)) or node.value is None:
-            return node.value
+            return _number_ok(node.value)
         raise CallParseError(f"unsupported literal {_snippet(node)}")
     if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
             and isinstance(node.operand, ast.Constant)
             and isinstance(node.operand.value, (int, float))
             and not isinstance(node.operand.value, bool)):
         v = node.operand.value
-        return -v if isinstance(node.op, ast.USub) else v
+        return _number_ok(-v if isinstance(node.op, ast.USub) else v)
     if isinstance(node, ast.List):
         return [_value(e, depth + 1) for e in node.elts]
     if isinstance(node, ast.Tuple):
@@ -162,10 +170,19 @@ def _value(node: ast.expr, depth: int) -> Any:
     raise CallParseError(f"argument values must be literals, got {_snippet(node)}")
 
 
+def _number_ok(value: Any) -> Any:
+    """`value`, or CallParseError for a non-finite float or an integer over `MAX_INT_BITS`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CallParseError("numbers must be finite")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise CallParseError(f"integer literal longer than {MAX_INT_BITS} bits")
+    return value
+
+
 def _snippet(node: ast.AST) -> str:
     try:
         text = ast.unparse(node)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, MemoryError):
         text = type(node).__name__
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -178,11 +195,22 @@ def _looks_like_json(body: str) -> bool:
     return body.startswith("{") or re.match(r"\[\s*(\{|\])", body) is not None
 
 
-def _parse_json(body: str) -> list[Call]:
+def _loads(text: str) -> Any:
+    """json.loads, with every failure (syntax, nesting, integer size) a CallParseError; NaN and
+    Infinity are refused."""
+    def constant(name: str) -> Any:
+        raise CallParseError("numbers must be finite")
+
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as e:
+        return json.loads(text, parse_constant=constant)
+    except CallParseError:
+        raise
+    except (ValueError, RecursionError, MemoryError) as e:  # JSONDecodeError is a ValueError
         raise CallParseError(f"not valid JSON ({type(e).__name__})") from None
+
+
+def _parse_json(body: str) -> list[Call]:
+    data = _loads(body)
     items = data if isinstance(data, list) else [data]
     return [_json_call(item) for item in items]
 
@@ -198,19 +226,28 @@ def _json_call(item: Any) -> Call:
     args = item.get("arguments", item.get("parameters", {}))
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError:
-            raise CallParseError(f"{name}: arguments are not a JSON object") from None
+            args = _loads(args) if args.strip() else {}
+        except CallParseError as e:
+            raise CallParseError(f"{name}: arguments are not a JSON object ({e})") from None
     if not isinstance(args, dict):
         raise CallParseError(f"{name}: arguments must be an object")
-    if _depth(args) > MAX_DEPTH:
-        raise CallParseError(f"value nested deeper than {MAX_DEPTH}")
+    for value in args.values():
+        _check_json_value(value)
     return Call(name, args)
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _check_json_value(value: Any) -> None:
+    """CallParseError when `value` (an argument) nests deeper than MAX_DEPTH (the argument
+    is depth 1, as in the Python form) or holds a number `_number_ok` refuses; iterative, so
+    no depth can overflow the stack."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise CallParseError(f"value nested deeper than {MAX_DEPTH}")
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v)
+        else:
+            _number_ok(v)

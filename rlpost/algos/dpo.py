@@ -160,22 +160,24 @@ class DPOConfig:
     def validate(self) -> None:
         """Raise RlpostError on settings no run can use."""
         if self.loss not in PREF_LOSSES:
-            raise RlpostError(f"dpo: loss must be one of {', '.join(PREF_LOSSES)}")
+            raise RlpostError(f"dpo: loss must be one of {', '.join(PREF_LOSSES)} (sigmoid is "
+                              f"DPO's loss), got {self.loss!r}")
         beta = self.resolved_beta()
         checks = [(0 < beta < math.inf, "beta must be finite and > 0 (or None: the loss's default)"),
                   (0 <= self.gamma < math.inf, "gamma must be finite and >= 0"),
                   (0 <= self.label_smoothing < 0.5, "label_smoothing must be in [0, 0.5)"),
                   (self.loss != "ipo" or self.label_smoothing == 0,
                    "label_smoothing applies to the sigmoid and simpo losses, not ipo"),
-                  (self.lr > 0, "lr must be > 0"), (self.epochs >= 1, "epochs must be >= 1"),
+                  (0 < self.lr < math.inf, "lr must be finite and > 0"),
+                  (self.epochs >= 1, "epochs must be >= 1"),
                   (self.batch_size >= 1, "batch_size must be >= 1"),
                   (self.micro_batch_pairs >= 1, "micro_batch_pairs must be >= 1"),
                   (self.max_grad_norm >= 0, "max_grad_norm must be >= 0 (0 = no clipping)"),
-                  (self.weight_decay >= 0, "weight_decay must be >= 0"),
+                  (0 <= self.weight_decay < math.inf, "weight_decay must be finite and >= 0"),
                   (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
                   (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
                   (self.lora_r >= 1, "lora_r must be >= 1"),
-                  (self.lora_alpha > 0, "lora_alpha must be > 0"),
+                  (0 < self.lora_alpha < math.inf, "lora_alpha must be finite and > 0"),
                   (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
                   (len(self.lora_targets) > 0, "lora_targets must name at least one module")]
         for ok, message in checks:

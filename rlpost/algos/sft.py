@@ -177,16 +177,17 @@ class SFTConfig:
 
     def validate(self) -> None:
         """Raise RlpostError on settings no run can use."""
-        checks = [(self.lr > 0, "lr must be > 0"), (self.epochs >= 1, "epochs must be >= 1"),
+        checks = [(0 < self.lr < math.inf, "lr must be finite and > 0"),
+                  (self.epochs >= 1, "epochs must be >= 1"),
                   (self.batch_size >= 1, "batch_size must be >= 1"),
                   (self.micro_batch_tokens >= 1, "micro_batch_tokens must be >= 1"),
                   (self.max_len >= 2, "max_len must be >= 2 (a target needs a token before it)"),
                   (self.grad_clip >= 0, "grad_clip must be >= 0 (0 = no clipping)"),
-                  (self.weight_decay >= 0, "weight_decay must be >= 0"),
+                  (0 <= self.weight_decay < math.inf, "weight_decay must be finite and >= 0"),
                   (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
                   (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
                   (self.lora_r >= 1, "lora_r must be >= 1"),
-                  (self.lora_alpha > 0, "lora_alpha must be > 0"),
+                  (0 < self.lora_alpha < math.inf, "lora_alpha must be finite and > 0"),
                   (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
                   (len(self.lora_targets) > 0, "lora_targets must name at least one module")]
         for ok, message in checks:

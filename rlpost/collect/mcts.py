@@ -13,10 +13,13 @@ tree, one for the rollouts):
    expanded at least twice, as in the reference) and the depth is below `max_depth`, go to the
    child maximising ``V/(N+1) + c * prior * sqrt(ln N_parent / (N+1))`` (the reference's
    ``best_child``; ``ln`` of at least 1 visit). A selected node that is terminal, at
-   `max_depth`, or still over `num_actions` children skips this iteration.
+   `max_depth`, or still over `num_actions` children is not expanded but still simulated,
+   scored and backed up (the reference skips the iteration; with its deterministic selection
+   the skip then repeats every iteration, and the search stops growing).
 2. **Expansion**: `num_actions` continuations are sampled from the node's state (prompt + path
    tokens) at `temperature` (the paper: 1.5, 50 tokens). Each is split into fragments after the
-   delimiters ``". "``, ``", "``, ``"="``, ``"("`` (the reference's regex), `fragments_per_step`
+   delimiters ``". "``, ``", "``, ``"="``, ``"("`` (the reference's regex; never inside a
+   multi-byte character), `fragments_per_step`
    fragments per node, chained as a path of new nodes; at `max_depth` the rest of a sample is one
    node. A node's prior is ``exp(mean logprob of its tokens)``. Each new node starts with the
    fast reward of its fragment as its value (`fast_reward`).
@@ -66,6 +69,7 @@ class MCTSConfig:
     num_actions: int = 3
     """Continuations sampled per expansion (``num_actions``)."""
     temperature: float = 1.5
+    """Sampling temperature of expansions and rollouts."""
     max_tokens: int = 50
     """Tokens per expansion sample."""
     fragments_per_step: int = 2
@@ -79,8 +83,11 @@ class MCTSConfig:
     rollout_max_tokens: int = 128
     """Tokens of the sampled continuation that completes a rollout."""
     value_threshold: float = 0.1
+    """Smallest value gap (chosen - rejected) of a kept pair."""
     overlap_limit: float = 0.95
+    """Largest word overlap of a kept pair's two fragments."""
     accept_value: float = -0.3
+    """Smallest value of a kept pair's chosen fragment."""
 
     def validate(self) -> None:
         """Raise RlpostError on settings no search can use."""
@@ -173,22 +180,21 @@ def selection_score(child: Node, parent_visits: int, c: float) -> float:
             + c * child.prior * math.sqrt(math.log(max(parent_visits, 1)) / (child.visits + 1)))
 
 
-def split_fragments(token_texts: Sequence[str]) -> list[int]:
-    """Token counts of the fragments of a sample whose tokens decode to `token_texts`: a
-    fragment ends with the token that completes a delimiter (`SPLIT`); the last fragment takes
-    the remaining tokens. Sums to len(token_texts)."""
-    text = "".join(token_texts)
+def split_fragments(text: str, ends: Sequence[int | None]) -> list[int]:
+    """Token counts of the fragments of a sample decoding to `text`, whose k-th token ends at
+    character `ends[k]` of it (None: inside a character, never a cut): a fragment ends with the
+    first token at or after each delimiter's end (`SPLIT`); the last fragment takes the
+    remaining tokens. Sums to len(ends)."""
     cuts = [m.end() for m in SPLIT.finditer(text)]
-    sizes, start, end, c = [], 0, 0, 0
-    for k, piece in enumerate(token_texts):
-        end += len(piece)
-        if c < len(cuts) and end >= cuts[c]:
+    sizes, start, c = [], 0, 0
+    for k, end in enumerate(ends):
+        if end is not None and c < len(cuts) and end >= cuts[c]:
             sizes.append(k + 1 - start)
             start = k + 1
             while c < len(cuts) and cuts[c] <= end:
                 c += 1
-    if start < len(token_texts):
-        sizes.append(len(token_texts) - start)
+    if start < len(ends):
+        sizes.append(len(ends) - start)
     return sizes
 
 
@@ -229,29 +235,33 @@ def preference_pairs(root: Node, prompt_ids: list[int], cfg: MCTSConfig,
 # --- the search ----------------------------------------------------------------------------
 
 
-def _select(root: Node, cfg: MCTSConfig) -> Node | None:
+def _select(root: Node, cfg: MCTSConfig) -> tuple[Node, bool]:
+    """(the selected node, whether to expand it)."""
     node = root
     while len(node.children) > cfg.num_actions and node.depth < cfg.max_depth:
         node = max(node.children, key=lambda ch: selection_score(ch, node.visits, cfg.exploration))
-    if len(node.children) > cfg.num_actions or node.stop or node.depth >= cfg.max_depth:
-        return None
-    return node
+    expand = not (len(node.children) > cfg.num_actions or node.stop or node.depth >= cfg.max_depth)
+    return node, expand
 
 
 def _expand(node: Node, ids: list[int], logprobs: list[float], finished: bool,
             decode: Callable[[list[int]], str], reference: str, cfg: MCTSConfig) -> None:
     if not ids:
         return
-    texts = [decode(ids[:k + 1]) for k in range(len(ids))]
-    pieces = [texts[0]] + [texts[k][len(texts[k - 1]):] if texts[k].startswith(texts[k - 1])
-                           else decode([ids[k]]) for k in range(1, len(ids))]
-    steps = group_steps(split_fragments(pieces), cfg.fragments_per_step, node.depth,
+    full = decode(ids)
+    # a token ends a clean prefix when the ids up to it decode to a prefix of the whole text
+    # without a broken character (a multi-byte character split over tokens decodes to U+FFFD)
+    ends = []
+    for k in range(len(ids)):
+        text = decode(ids[:k + 1])
+        ends.append(len(text) if full.startswith(text) and not text.endswith("\ufffd") else None)
+    steps = group_steps(split_fragments(full, ends), cfg.fragments_per_step, node.depth,
                         cfg.max_depth)
     parent, at = node, 0
     for i, n in enumerate(steps):
         frag_ids, frag_lp = ids[at:at + n], logprobs[at:at + n]
-        text = "".join(pieces[at:at + n])
         at += n
+        text = decode(frag_ids)
         child = Node(frag_ids, text, math.exp(sum(frag_lp) / len(frag_lp)),
                      value=fast_reward(reference, text),
                      stop=finished and i == len(steps) - 1, parent=parent)
@@ -292,23 +302,26 @@ def search(generator: Generator, decode: Callable[[list[int]], str], tasks: Sequ
     calls = 0
     room = generator.max_model_len
     for it in range(cfg.iterations):
+        selected = [(t, *_select(r, cfg)) for t, r in enumerate(roots)]
         # a node whose state leaves no room for a sample is not expanded
-        picked = [(t, node) for t, node in enumerate(_select(r, cfg) for r in roots)
-                  if node is not None
+        picked = [(t, node) for t, node, expand in selected if expand
                   and len(tasks[t].prompt_ids) + len(node.path_ids()) + cfg.max_tokens <= room]
-        if not picked:
-            break
-        prompts = [tasks[t].prompt_ids + node.path_ids() for t, node in picked
-                   for _ in range(cfg.num_actions)]
-        outs = generator.generate(prompts, GenParams(
-            temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-            seed=derive_seed(seed, "mcts-expand", it)))
-        calls += 1
-        for k, (t, node) in enumerate(picked):
-            for out in outs[k * cfg.num_actions:(k + 1) * cfg.num_actions]:
-                _expand(node, out.token_ids, out.logprobs, out.finish_reason == "stop", decode,
-                        tasks[t].reference, cfg)
-        ends = [(t, _simulate(node, cfg)) for t, node in picked]
+        if picked:
+            prompts = [tasks[t].prompt_ids + node.path_ids() for t, node in picked
+                       for _ in range(cfg.num_actions)]
+            outs = generator.generate(prompts, GenParams(
+                temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                seed=derive_seed(seed, "mcts-expand", it)))
+            calls += 1
+            for k, (t, node) in enumerate(picked):
+                for out in outs[k * cfg.num_actions:(k + 1) * cfg.num_actions]:
+                    _expand(node, out.token_ids, out.logprobs, out.finish_reason == "stop",
+                            decode, tasks[t].reference, cfg)
+        # every tree is simulated and scored, expanded or not: a selection that ends on a
+        # finished answer (or at max_depth) is evaluated and backed up, so the visit counts
+        # move and the next selection can differ (the reference skips the iteration, and its
+        # deterministic selection then repeats the skip forever)
+        ends = [(t, _simulate(node, cfg)) for t, node, _ in selected]
         open_ends = [(t, leaf) for t, leaf in ends if not leaf.stop]
         tails: dict[int, str] = {}
         longest = max((len(tasks[t].prompt_ids) + len(leaf.path_ids()) for t, leaf in open_ends),
@@ -322,7 +335,10 @@ def search(generator: Generator, decode: Callable[[list[int]], str], tasks: Sequ
             calls += 1
             tails = {id(leaf): out.text for (_, leaf), out in zip(open_ends, outs)}
         for t, leaf in ends:
-            _backpropagate(leaf, tasks[t].score(leaf.path_text() + tails.get(id(leaf), "")))
+            reward = tasks[t].score(leaf.path_text() + tails.get(id(leaf), ""))
+            if not math.isfinite(reward):
+                raise RlpostError(f"mcts: the score of task {t} ({tasks[t].info}) is {reward}")
+            _backpropagate(leaf, reward)
     pairs = [p for task, root in zip(tasks, roots)
              for p in preference_pairs(root, task.prompt_ids, cfg, task.info)]
     return SearchResult(roots, pairs, calls)
