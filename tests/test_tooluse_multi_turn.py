@@ -33,7 +33,12 @@ from rlpost.envs.tooluse.multi_turn.env import (
     ToolUseMultiTurnConfig,
     ToolUseMultiTurnEnv,
 )
-from rlpost.envs.tooluse.multi_turn.executor import ERROR, Executor, canonical
+from rlpost.envs.tooluse.multi_turn.executor import (
+    ERROR,
+    Executor,
+    canonical,
+    stringify,
+)
 from rlpost.envs.tooluse.multi_turn.scoring import missing_results, state_differences
 
 from rlpost.env import MAX_ACTION_CHARS
@@ -130,9 +135,10 @@ def test_results_and_states_equal_bfcls_own_execution_for_every_ground_truth_cal
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_utils import (
         execute_multi_turn_func_call,
     )
+    from rlpost.envs.tooluse.multi_turn.executor import MAX_STATE_NODES
 
     name = f"rlpost_{uuid.uuid4().hex[:8]}"  # bfcl caches instances in its globals by name
-    n = 0
+    n, largest = 0, 0
     for entry in load_entries(CATEGORIES):
         ours = Executor(entry.involved_classes, entry.initial_config, entry.long_context)
         for strings, calls in zip(entry.ground_truth, ground_truth_calls(entry)):
@@ -142,7 +148,10 @@ def test_results_and_states_equal_bfcls_own_execution_for_every_ground_truth_cal
             assert ours.execute(calls) == theirs, entry.id
             assert state_differences(ours.instances, instances) == [], entry.id
             n += len(calls)
+            largest = max(largest, ours.state_nodes())
+            assert ours.state_error == "", entry.id
     assert n == 4625
+    assert 500 < largest < 700 < MAX_STATE_NODES // 100  # the module docstring's numbers
 
 
 def _perturbations(entry, rng: random.Random) -> list[tuple[str, list[list[Call]]]]:
@@ -245,6 +254,25 @@ def test_force_quit_after_too_many_call_steps_fails_the_episode():
     assert (reward, term, info["valid"]) == (0.0, True, False)
 
 
+def test_every_info_carries_success_and_the_components_so_far_so_a_cut_episode_ends_with_them():
+    env = gym.make("rlpost/ToolUseMultiTurn-v0", categories="multi_turn_base",
+                   max_episode_steps=3)
+    task = task_of(env.unwrapped, "multi_turn_base_0")
+    n = len(env.unwrapped.entries[task].turns)
+    gt = ground_truth_calls(env.unwrapped.entries[task])
+    _, info = env.reset(options={"task_id": task})
+    assert info["success"] is False
+    assert info["reward_components"] == {"turns_passed": 0.0, "all_turns": 0.0}
+    infos = [env.step(a)[4] for a in [format_calls(gt[0]), "Done."]]
+    _, _, term, trunc, info = env.step("[ls()]")  # the turn limit cuts the episode here
+    assert trunc and not term
+    assert [i["success"] for i in infos + [info]] == [False] * 3
+    assert infos[0]["reward_components"] == {"turns_passed": 0.0, "all_turns": 0.0}
+    assert info["reward_components"] == {"turns_passed": 1 / n, "all_turns": 0.0}
+    info = env.step("")[4]  # invalid, inert: same keys
+    assert info["success"] is False and info["reward_components"]["turns_passed"] == 1 / n
+
+
 def test_results_are_cut_for_the_model_but_scored_whole():
     env = ToolUseMultiTurnEnv(max_result_chars=100, categories=("multi_turn_long_context",))
     task = task_of(env, "multi_turn_long_context_0")
@@ -275,6 +303,23 @@ def test_calls_get_tool_messages_and_text_ends_the_turn(env):
     assert obs["text"] == env.entries[task].turns[1][0]["content"] != first_user
     _, _, _, _, info = env.step("[]")  # an empty call list is a text reply too
     assert info["turn_ended"] and info["calls"] == 0 and env.turn == 2
+
+
+@pytest.mark.parametrize("text,error", [
+    ("Done.", ""),
+    ("I created the folder (and the file) for you.", ""),
+    ("Which directory do you mean?", ""),
+    ("[cd('temp')]", "positional"),
+    ("cd(folder=)", "not a Python call list"),
+    ('{"name": "cd", "arguments": ', "not valid JSON"),
+    ("```\n[cd(folder=x)]\n```", "literals"),
+    ('Sure. <tool_call>{"name": "ls", "arguments": 5}</tool_call>', "must be an object"),
+])
+def test_prose_ends_the_turn_without_a_parse_error_but_a_broken_call_has_one(env, text, error):
+    env.reset(options={"task_id": 0})
+    info = env.step(text)[4]
+    assert info["valid"] and info["turn_ended"] and info["calls"] == 0 and env.turn == 1
+    assert (info["parse_error"] == "") if not error else (error in info["parse_error"])
 
 
 def test_empty_and_non_text_actions_are_invalid_and_change_nothing(env):
@@ -344,20 +389,32 @@ def test_splits_are_fixed_by_entry_id(env):
     other = ToolUseMultiTurnEnv(categories=("multi_turn_miss_param", "multi_turn_base"))
     assert {other.entries[i].id for i in other.tasks("test")} <= {
         env.entries[i].id for i in test}
-    with pytest.raises(RlpostError, match="unknown split 'val'"):
+    with pytest.raises(ValueError, match="unknown split 'val'; use 'train' or 'test'"):
         env.tasks("val")
 
 
+def test_repeated_categories_count_once_at_their_first_place():
+    env = gym.make("rlpost/ToolUseMultiTurn-v0",
+                   categories="multi_turn_miss_param,multi_turn_base,multi_turn_miss_param")
+    entries = env.unwrapped.entries
+    assert len(entries) == 400
+    assert entries[0].category == "multi_turn_miss_param"
+    assert entries[200].category == "multi_turn_base"
+    assert sorted(env.unwrapped.tasks("train") + env.unwrapped.tasks("test")) == list(range(400))
+    same = ToolUseMultiTurnEnv(categories=("multi_turn_base", "multi_turn_base"))
+    assert [e.id for e in same.entries] == [e.id for e in load_category("multi_turn_base")]
+
+
 @pytest.mark.parametrize("kwargs,match", [
-    ({"categories": "multi_turn_nope"}, "unknown 'multi_turn_nope'"),
-    ({"categories": "multi_turn_base,multi_turn_base"}, "distinct"),
-    ({"test_fraction": 0}, "test_fraction must be in"),
-    ({"max_steps_per_turn": 0}, "must be >= 1"),
+    ({"categories": "multi_turn_nope"}, "unknown category 'multi_turn_nope'; choose from "),
+    ({"categories": ()}, "categories must name one or more categories"),
+    ({"test_fraction": 0}, r"test_fraction must be in \(0, 1\), got 0"),
+    ({"max_steps_per_turn": 0}, "max_steps_per_turn and max_calls_per_turn must be >= 1"),
     ({"max_result_chars": 10}, "max_result_chars must be >= 100"),
-    ({"reward": "dense"}, "'dense' is not one of episode, turns"),
+    ({"reward": "dense"}, "reward: 'dense' is not one of episode, turns"),
 ])
 def test_bad_config_values_are_one_line_errors(kwargs, match):
-    with pytest.raises(RlpostError, match=match) as e:
+    with pytest.raises(RlpostError, match="^ToolUseMultiTurnConfig: " + match) as e:
         gym.make("rlpost/ToolUseMultiTurn-v0", **kwargs)
     assert "\n" not in str(e.value)
     env = gym.make("rlpost/ToolUseMultiTurn-v0", categories="multi_turn_base", reward="turns")
@@ -417,6 +474,13 @@ HOSTILE = [
     (Call("mean", {"numbers": _nested(100_000)}), "nested deeper than 16"),
     (Call("power", {"base": 10, "exponent": 10**9}), "result too large"),
     (Call("logarithm", {"value": 2, "base": 10, "precision": 10**7}), "precision must be"),
+    (Call("logarithm", {"value": 2, "base": 3, "precision": "200000"}), "precision must be"),
+    (Call("logarithm", {"value": 2, "base": 3, "precision": 1e6}), "precision must be"),
+    (Call("logarithm", {"value": 2, "base": 3, "precision": " 1_000_001 "}), "precision must be"),
+    (Call("logarithm", {"value": "1e" + "9" * 2000, "base": 3, "precision": 10}),
+     "value as a string must be at most 100 characters"),
+    (Call("logarithm", {"value": 2, "base": "1.5e-" + "9" * 4000, "precision": 10}),
+     "base as a string must be at most 100 characters"),
     (Call("square_root", {"number": 2, "precision": 10**7}), "precision must be"),
     (Call("round_number", {"number": 5, "decimal_places": -10**8}), "decimal_places must"),
     (Call("cd", {"folder": 5}), "'int' object has no attribute 'rstrip'"),  # raised inside
@@ -424,7 +488,8 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("call,message", HOSTILE, ids=[c.name[:20] for c, _ in HOSTILE])
+@pytest.mark.parametrize("call,message", HOSTILE,
+                         ids=[f"{i}-{c.name[:20]}" for i, (c, _) in enumerate(HOSTILE)])
 def test_hostile_calls_get_a_one_line_error_and_change_nothing(call, message):
     ex = _executor()
     before = _snapshot(ex)
@@ -432,6 +497,41 @@ def test_hostile_calls_get_a_one_line_error_and_change_nothing(call, message):
     assert result.startswith(ERROR) and message in result, result
     assert "\n" not in result and len(result) < 300
     assert _snapshot(ex) == before
+
+
+def test_math_calls_in_every_accepted_form_run_as_in_bfcl_when_cheap():
+    import decimal
+
+    import mpmath
+    from bfcl_eval.eval_checker.multi_turn_eval.func_source_code.math_api import MathAPI
+
+    cases = [("logarithm", {"value": 2, "base": 3, "precision": "1000"}),
+             ("logarithm", {"value": "1e99", "base": "2", "precision": 1000.0}),
+             ("logarithm", {"value": 8, "base": 2, "precision": "1e3"}),  # int() refuses it
+             ("logarithm", {"value": 8, "base": 2, "precision": -10**9}),  # mpmath takes >= 1
+             ("square_root", {"number": 2, "precision": 1000}),
+             ("square_root", {"number": 2, "precision": "1000000"}),  # decimal: ints only
+             ("square_root", {"number": 2, "precision": 1e6}),
+             ("round_number", {"number": 2.5, "decimal_places": 1000}),
+             ("round_number", {"number": 2, "decimal_places": 1e9}),  # round: ints only
+             ("power", {"base": 2, "exponent": 499_999}),  # 1,000,000 bits: the most
+             ("power", {"base": 2.0, "exponent": 10**9}),  # a float overflows at once
+             ("power", {"base": 10, "exponent": -10**9}),  # a float too
+             ("power", {"base": -1, "exponent": 10**12})]
+    ex = _executor()
+    for name, args in cases:
+        ours = ex.run(Call(name, args))
+        ex.new_turn()
+        assert not ours.startswith(f"{ERROR}{name}:"), (name, args, ours)  # not refused
+        prec = mpmath.mp.prec
+        with decimal.localcontext():  # bfcl's call sets both precisions and leaves them set
+            try:
+                expected = stringify(getattr(MathAPI(), name)(**args))
+            except Exception as e:  # noqa: BLE001 - raised inside, reported as bfcl does
+                expected = ERROR + str(e)
+            finally:
+                mpmath.mp.prec = prec
+        assert ours == expected, (name, args)
 
 
 def test_calls_not_offered_to_the_model_do_not_run():
@@ -491,17 +591,112 @@ def test_no_call_touches_the_real_file_system_processes_or_network(monkeypatch, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_directory_that_contains_itself_breaks_nothing():
+def test_a_directory_that_contains_itself_stops_every_later_call():
     ex, other = _executor(), _executor()
     for e in (ex, other):
         assert e.run(Call("mkdir", {"dir_name": "loop"})) == "None"
+    assert ex.state_error == ""
     assert "copied" in ex.run(Call("cp", {"source": "loop", "destination": "loop"}))
-    assert ex.run(Call("du", {})).startswith(ERROR + "maximum recursion depth")
-    assert len(ex.fingerprint()) == 16 and ex.fingerprint() != other.fingerprint()
+    assert "contains itself" in ex.state_error
+    # du / find would recurse through the loop (twice over after a second cp: without end)
+    for call in (Call("du", {}), Call("find", {}), Call("ls", {})):
+        assert ex.run(call) == (f"{ERROR}state too large ({ex.state_error}); no call runs any "
+                                "more")
+    assert ex.fingerprint() == "state-too-large" != other.fingerprint()
     assert state_differences(ex.instances, other.instances) == ["GorillaFileSystem.root"]
+    assert canonical(ex.state())  # a finite picture all the same
 
 
 def test_missing_results_is_an_order_free_sub_multiset():
     assert missing_results(["a", "b", "a"], ["b", "a", "x", "a"]) == []
     assert missing_results(["a", "a"], ["a", "b"]) == ["a"]
     assert missing_results([], []) == []
+
+
+# --- state size ---------------------------------------------------------------------------
+
+
+DOUBLE = ("[cp(source='a', destination='b'), mkdir(dir_name='c'), mv(source='a', destination='c'), "
+          "mv(source='b', destination='c'), mv(source='c', destination='a')]")
+"""One step that doubles the paths under directory a (bfcl's cp shares the copied contents)."""
+
+
+def test_state_size_counts_every_path_and_refuses_a_state_that_contains_itself():
+    from rlpost.envs.tooluse.multi_turn.executor import StateTooLarge, state_size
+
+    leaf: list = [1, 2]
+    shared = {"x": leaf, "y": leaf}
+    assert state_size(leaf) == 3 and state_size(shared) == 1 + 2 * (1 + 3)
+    assert state_size([shared] * 3) == 1 + 3 * 9 and state_size("text") == 1
+    deep = chain = []
+    for _ in range(5000):  # deeper than Python's recursion limit
+        chain.append([])
+        chain = chain[0]
+    assert state_size(deep) == 5001
+    with pytest.raises(StateTooLarge, match="more than 26 nodes"):
+        state_size([shared] * 3, max_nodes=26)
+    loop: list = [1]
+    loop.append([loop])
+    with pytest.raises(StateTooLarge, match="contains itself"):
+        state_size({"a": loop})
+    dag: list = [0]
+    for _ in range(200):  # 2**200 paths: counted in 200 steps, refused at once
+        dag = [dag, dag]
+    with pytest.raises(StateTooLarge, match="more than"):
+        state_size(dag)
+    ex = _executor()
+    ex.execute(parse_calls("[mkdir(dir_name='a'), cd(folder='a'), touch(file_name='f'), "
+                           "echo(content='hi', file_name='f'), cd(folder='..'), "
+                           "cp(source='a', destination='b')]"))
+    state = ex.state()
+    n = state_size(state)
+    assert n == ex.state_nodes() > 20
+    assert canonical(state, max_nodes=n) == canonical(state, max_nodes=None)  # canonical
+    with pytest.raises(StateTooLarge):  # visits exactly the nodes state_size counts
+        canonical(state, max_nodes=n - 1)
+
+
+def test_a_state_over_budget_stops_the_calls_after_the_one_that_made_it():
+    ex = Executor(("GorillaFileSystem",), {"GorillaFileSystem": {"root": {"r": {
+        "type": "directory", "contents": {}}}}}, False, max_state_nodes=300)
+    ex.execute(parse_calls("[mkdir(dir_name='a'), cd(folder='a'), touch(file_name='f'), "
+                           "cd(folder='..')]"))
+    sizes = []
+    while not ex.state_error:
+        results = ex.execute(parse_calls(DOUBLE))
+        sizes.append(ex.state_nodes())
+    assert ex.state_error == "more than 300 nodes" and len(sizes) >= 3
+    assert sizes[-1] <= 300  # as last measured below the budget
+    assert results[-1].startswith(ERROR + "state too large (more than 300 nodes)")
+    assert ex.run(Call("find", {})).startswith(ERROR + "state too large")
+
+
+def test_a_state_whose_paths_double_every_step_ends_the_episode_in_bounded_time():
+    import time
+
+    env = gym.make("rlpost/ToolUseMultiTurn-v0", categories="multi_turn_base")
+    env.reset(options={"task_id": 0})
+    env.step("[mkdir(dir_name='a'), cd(folder='a'), touch(file_name='f'), cd(folder='..')]")
+    start, times, info = time.perf_counter(), [], {}
+    for _ in range(16):  # unbounded, round 16 alone would take 4 s and round 30 a day
+        t = time.perf_counter()
+        obs, reward, term, trunc, info = env.step(DOUBLE)
+        times.append(time.perf_counter() - t)
+        if term:
+            break
+    assert term and not trunc and reward == 0.0 and info["success"] is False
+    from rlpost.envs.tooluse.multi_turn.env import MAX_SCORED_RESULT_CHARS
+    from rlpost.envs.tooluse.multi_turn.executor import MAX_STATE_NODES
+
+    assert info["turn_failure"] == f"turn 0: state too large (more than {MAX_STATE_NODES} nodes)"
+    assert info["turn_passed"] == [False] and obs["anchor"].endswith("|state-too-large")
+    assert len(times) == 14 and time.perf_counter() - start < 5.0, times
+    assert env.step("[find(path='a')]")[4]["valid"] is False  # the episode is over
+    # a large find before the end: shown cut, kept for scoring cut (no ground truth is as long)
+    env.reset(options={"task_id": 0, "replay": [
+        "[mkdir(dir_name='a'), cd(folder='a'), touch(file_name='f'), cd(folder='..')]"]
+        + [DOUBLE] * 10})
+    obs, *_ = env.step("[find(path='a')]")
+    assert obs["text"].endswith("more characters cut]")
+    kept = env.unwrapped.model_results[-1]
+    assert MAX_SCORED_RESULT_CHARS < len(kept) < MAX_SCORED_RESULT_CHARS + 50

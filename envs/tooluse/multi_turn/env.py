@@ -3,26 +3,35 @@ scored as bfcl-eval (2026.3.23) plays and scores them, with our own call parser 
 (no `eval`).
 
 Data: the categories of `ToolUseMultiTurnConfig.categories` (multi_turn_base, _miss_func,
-_miss_param, _long_context: 200 entries each), concatenated in that order; a task id is the
-index of an entry. The train/test split is fixed by entry id (`rlpost.envs.tooluse.data.is_test`
-with `test_fraction`).
+_miss_param, _long_context: 200 entries each), concatenated in that order (a repeated category
+counts once, at its first place, as ToolUse-v0 drops repeats); a task id is the index of an
+entry. The train/test split is fixed by entry id (`rlpost.envs.tooluse.data.is_test` with
+`test_fraction`); `tasks` raises ValueError on any other split name, as ToolUse-v0 does.
 
 Episode: the entry's user turns come one at a time. Each `step(action)` is one model message:
 
 - text that parses to calls (`rlpost.envs.tooluse.calls.parse_calls`: Python ``[f(a=1)]``,
   JSON or ``<tool_call>`` blocks) runs them (`executor.Executor`, on this episode's fresh API
   instances, only functions offered so far); the model gets one ``tool`` message per call with
-  its result (cut to `max_result_chars` for display; the full string is scored) and acts
-  again in the same turn;
+  its result (cut to `max_result_chars` for display; scored whole up to
+  `MAX_SCORED_RESULT_CHARS`) and acts again in the same turn;
 - any other text (prose, a question to the user, "[]", or a call list that does not parse)
   ends the turn, as in bfcl, where a reply that does not decode to calls ends it; the next
-  user turn follows, or after the last one the episode terminates;
+  user turn follows, or after the last one the episode terminates. Prose is the ordinary way
+  to end a turn, not an error: ``info["parse_error"]`` is set (to the parser's one-line
+  reason) only when the text looks like an attempted call (`looks_like_call`: it starts with
+  "[", "{", a code fence or ``name(``, or holds ``<tool_call>``) and does not parse;
 - an empty or whitespace-only action (and one that is not text or is longer than the action
   space) is invalid: nothing changes, reward 0.0, ``info["valid"] = False`` (bfcl would end
   the turn; the env contract wants invalid actions inert).
 
 A turn in which the model makes more than `max_steps_per_turn` call steps (bfcl's
 ``MAXIMUM_STEP_LIMIT``, 20) is force-quit, as bfcl does: the episode terminates and fails.
+A call that makes the state too large (over `executor.MAX_STATE_NODES` nodes, or a directory
+that contains itself: `Executor.state_error`, which stops every later call; without it a
+model could make each step cost twice the one before) ends the episode the same way, after
+that step: terminated, reward 0.0, ``success`` False, ``info["turn_failure"]`` = "turn <t>:
+state too large (<why>)", and the anchor's state hash is "state-too-large".
 
 Held-out functions (miss_func): their docs are missing from the system message; at the turn
 bfcl hands them over (the entry's ``missed_function`` key, a turn with no question) the user
@@ -35,14 +44,19 @@ Scoring (`scoring`, bfcl's rules): each turn is judged when it ends; ``info["tur
 ``reward="episode"`` (default, bfcl's verdict) the last step gets 1.0 iff every turn passed;
 with ``reward="turns"`` each passed turn pays 1/n_turns on the step that ends it (the episode's
 total is the fraction of passed turns; a force-quit leaves the rest unpaid). ``success`` =
-every turn passed.
+every turn passed. Every info (reset's and each step's) carries ``success`` (False until the
+episode has ended with every turn passed) and ``reward_components`` as they stand
+(``turns_passed``: passed turns / n_turns so far, ``all_turns``: float(success)): an episode
+cut by the turn limit (gymnasium's TimeLimit, 32 steps, which the env cannot see) still ends
+with both, as a failure.
 
 Chat: a system message (instructions in BFCL's prompt style, ``tools=`` the offered function
 docs in the form chat templates expect, converted as the single-step env converts them:
 `rlpost.envs.tooluse.env.tool_schema`, with BFCL's Python hint on each description, which bfcl
-leaves off the held-out docs), then the user, assistant and tool messages of the episode. ``obs["text"]`` is what the last step added (the tool results, or the
-next user message; at most the observation space's 1 MiB); ``obs["anchor"]`` names the state:
-task, turn and a hash of every instance's public attributes (`Executor.fingerprint`).
+leaves off the held-out docs), then the user, assistant and tool messages of the episode.
+``obs["text"]`` is what the last step added (the tool results, or the next user message; at
+most the observation space's 1 MiB); ``obs["anchor"]`` names the state: task, turn and a hash
+of every instance's public attributes (`Executor.fingerprint`).
 
 Where this differs from bfcl-eval (each on purpose):
 
@@ -59,6 +73,7 @@ Where this differs from bfcl-eval (each on purpose):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -93,12 +108,23 @@ SYSTEM_PROMPT = (
 )
 
 
+_CALL_START = re.compile(r"(\[|\{|```|[A-Za-z_][\w.]*\()")
+
+
+def looks_like_call(text: str) -> bool:
+    """Whether `text` looks like an attempted call list rather than prose: it starts with "[",
+    "{", a code fence or ``name(``, or holds ``<tool_call>`` (``info["parse_error"]`` is set
+    only for such text)."""
+    body = text.strip()
+    return "<tool_call>" in body or _CALL_START.match(body) is not None
+
+
 @dataclass
 class ToolUseMultiTurnConfig:
     """Which BFCL entries, the split, per-turn limits and the reward."""
 
     categories: tuple[str, ...] = CATEGORIES
-    """Multi-turn categories, in task-id order (each 200 entries)."""
+    """Multi-turn categories, in task-id order (each 200 entries; a repeat counts once)."""
     test_fraction: float = 0.3
     """Share of entries in the test split (by a hash of the entry id, fixed; as ToolUse-v0)."""
     max_steps_per_turn: int = 20
@@ -114,20 +140,38 @@ class ToolUseMultiTurnConfig:
 
     def validate(self) -> None:
         """Raise RlpostError on a value no env can be built from."""
-        if not self.categories or len(set(self.categories)) != len(self.categories):
-            raise RlpostError("env.categories must name one or more distinct categories")
+        name = type(self).__name__
+        if not self.categories:
+            raise RlpostError(f"{name}: categories must name one or more categories")
         unknown = [c for c in self.categories if c not in CATEGORIES]
         if unknown:
-            raise RlpostError(f"env.categories: unknown {unknown[0]!r}; "
+            raise RlpostError(f"{name}: unknown category {unknown[0]!r}; "
                               f"choose from {', '.join(CATEGORIES)}")
         if not 0.0 < self.test_fraction < 1.0:
-            raise RlpostError("env.test_fraction must be in (0, 1)")
+            raise RlpostError(f"{name}: test_fraction must be in (0, 1), "
+                              f"got {self.test_fraction}")
         if self.max_steps_per_turn < 1 or self.max_calls_per_turn < 1:
-            raise RlpostError("env.max_steps_per_turn and env.max_calls_per_turn must be >= 1")
+            raise RlpostError(f"{name}: max_steps_per_turn and max_calls_per_turn must be >= 1")
         if self.max_result_chars < 100:
-            raise RlpostError("env.max_result_chars must be >= 100")
+            raise RlpostError(f"{name}: max_result_chars must be >= 100")
         if self.reward not in ("episode", "turns"):
-            raise RlpostError(f"env.reward must be episode or turns, got {self.reward!r}")
+            raise RlpostError(f"{name}: reward must be episode or turns, got {self.reward!r}")
+
+    def category_order(self) -> tuple[str, ...]:
+        """`categories` without repeats (first places kept): the order of task ids."""
+        return tuple(dict.fromkeys(self.categories))
+
+
+MAX_SCORED_RESULT_CHARS = 64_000
+"""A call result kept for the response check is cut to this many characters (plus a mark):
+the longest ground-truth result has 31,706, so a longer result can never equal one, and a
+``find`` over a large tree (up to about a megabyte) is not kept whole by every step."""
+
+
+def _scored(result: str) -> str:
+    if len(result) <= MAX_SCORED_RESULT_CHARS:
+        return result
+    return f"{result[:MAX_SCORED_RESULT_CHARS]} ... [{len(result)} characters, cut]"
 
 
 @cache
@@ -149,15 +193,15 @@ class ToolUseMultiTurnEnv(Env):
     def __init__(self, config: ToolUseMultiTurnConfig | None = None, **overrides: Any):
         super().__init__()
         self.config = env_config(ToolUseMultiTurnConfig, config, overrides)
-        self.entries = _entries(tuple(self.config.categories))
+        self.entries = _entries(self.config.category_order())
         self.task_id: int = 0
         self._start(0)
 
     # -- tasks and reset -------------------------------------------------------------------
     def tasks(self, split: str) -> list[int]:
-        splits = _splits(tuple(self.config.categories), self.config.test_fraction)
+        splits = _splits(self.config.category_order(), self.config.test_fraction)
         if split not in splits:
-            raise RlpostError(f"unknown split {split!r}; choose train or test")
+            raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
         return list(splits[split])
 
     def reset(self, *, seed: int | None = None,
@@ -203,29 +247,32 @@ class ToolUseMultiTurnEnv(Env):
     def step(self, action: str) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         action = self.action_text(action)  # not text, or too long: "" = invalid
         if self.done:
-            return self._obs(), 0.0, True, False, self._info(valid=False) | {
-                "success": self.success}
+            return self._obs(), 0.0, True, False, self._info(valid=False)
         if not action.strip():
             return self._obs(), 0.0, False, False, self._info(valid=False)
         turn = self.turn
         self.history.append(Message("assistant", action))
         try:
             calls, parse_error = parse_calls(action), ""
-        except CallParseError as e:
-            calls, parse_error = [], str(e)
+        except CallParseError as e:  # prose ends the turn; only a failed call is an error
+            calls, parse_error = [], str(e) if looks_like_call(action) else ""
         ended, reward, failure = False, 0.0, ""
         if calls:
             results = self.executor.execute(calls, self._offered)
-            self.model_results += results
+            self.model_results += [_scored(r) for r in results]
             self.made_calls = True
             self.steps_in_turn += 1
             shown = [self._shown(r) for r in results]
             self.history += [Message("tool", s) for s in shown]
             self._text = "\n".join(shown)
             self._fingerprint = self.executor.fingerprint()
-            if self.steps_in_turn > self.config.max_steps_per_turn:
+            if self.executor.state_error:
+                ended, failure = True, (f"turn {turn}: state too large "
+                                        f"({self.executor.state_error})")
+            elif self.steps_in_turn > self.config.max_steps_per_turn:
                 ended, failure = True, (f"turn {turn}: forced to quit after "
                                         f"{self.config.max_steps_per_turn} call steps")
+            if ended:
                 self.turn_passed.append(False)
                 self._finish()
         else:
@@ -245,11 +292,6 @@ class ToolUseMultiTurnEnv(Env):
             "turn": turn, "turn_ended": ended, "calls": len(calls), "parse_error": parse_error,
             "turn_reward": 1.0 if ended and self.turn_passed[-1] else 0.0,
             "turn_failure": failure}
-        if self.done:
-            info["success"] = self.success
-            info["reward_components"] = {
-                "turns_passed": sum(self.turn_passed) / len(self.entry.turns),
-                "all_turns": float(self.success)}
         return self._obs(), reward, self.done, False, info
 
     def _finish(self) -> None:
@@ -271,7 +313,10 @@ class ToolUseMultiTurnEnv(Env):
                 "anchor": f"{self.task_id}|{self.turn}|{self._fingerprint}"}
 
     def _info(self, valid: bool) -> dict[str, Any]:
-        return {"valid": valid, "task_id": self.task_id, "reward_components": {},
+        components = {"turns_passed": sum(self.turn_passed) / len(self.entry.turns),
+                      "all_turns": float(self.success)}
+        return {"valid": valid, "task_id": self.task_id, "success": self.success,
+                "reward_components": components,
                 "turn": self.turn, "turn_ended": False, "turn_reward": 0.0, "turn_failure": "",
                 "turn_passed": list(self.turn_passed), "calls": 0, "parse_error": ""}
 

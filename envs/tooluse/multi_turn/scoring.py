@@ -22,7 +22,9 @@ rewards), on the instances the episode's own `Executor` holds, and keeps checkin
 turns after a failure (bfcl stops at the first failure; the entry's verdict is the same).
 Differences from bfcl, none of which changes the verdict of a run bfcl can score: a missing
 attribute or a comparison that raises (a directory that contains itself makes ``==`` recurse
-forever) is a mismatch rather than a crash.
+forever) is a mismatch rather than a crash. The comparisons walk at most the model's state,
+which the env keeps within `executor.MAX_STATE_NODES` (an episode whose state outgrows it ends
+before its turn is checked).
 """
 
 from __future__ import annotations
