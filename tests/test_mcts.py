@@ -31,9 +31,11 @@ class Scripted:
         self.script = {k: list(v) for k, v in script.items()}
         self.served = {k: 0 for k in script}
         self.calls = []
+        self.params = []
 
     def generate(self, prompts, params):
         self.calls.append((len(prompts), params.max_tokens))
+        self.params.append(params)
         out = []
         for p in prompts:
             key = decode(p[1:])
@@ -214,6 +216,50 @@ def test_a_non_finite_score_names_the_task():
         search(gen, decode, [task], MCTSConfig(iterations=1, num_actions=2), seed=0)
 
 
-def test_invalid_config_is_one_line():
-    with pytest.raises(RlpostError, match="mcts: num_actions must be >= 2"):
-        MCTSConfig(num_actions=1).validate()
+def test_each_tree_gets_its_own_samples_with_derived_seeds_and_the_temperature():
+    from rlpost.seeds import derive_seed
+
+    gen = Scripted({"": ["f(|a=|1)]", "f(|a=|2)]"], "Sorry": [" no"], "Sorry no": ["1)]"],
+                    "f(": ["a=|1)]"], "f(a=": ["1)]"]})
+    tasks = [SearchTask([ID["<p>"]], "", lambda t: 1.0),
+             SearchTask([ID["<p>"], ID["Sorry"]], "", lambda t: 1.0)]
+    cfg = MCTSConfig(iterations=2, num_actions=2, fragments_per_step=1, temperature=0.7)
+    result = search(gen, decode, tasks, cfg, seed=5)
+    assert [c.text for c in result.roots[0].children] == ["f(", "f(", "f(", "f("]
+    assert [c.text for c in result.roots[1].children] == [" no"] * 4
+    expand, rollout = gen.params[0], gen.params[1]
+    assert (expand.temperature, expand.seed) == (0.7, derive_seed(5, "mcts-expand", 0))
+    assert (rollout.temperature, rollout.seed) == (0.7, derive_seed(5, "mcts-rollout", 0))
+    assert gen.params[2].seed == derive_seed(5, "mcts-expand", 1)
+
+
+def test_a_node_is_expanded_only_when_a_whole_sample_fits():
+    """prompt + path + max_tokens <= max_model_len (64): a 14-token prompt with max_tokens 50
+    fits exactly; one more token and the tree is never expanded (only rolled out, when the
+    prompt leaves room)."""
+    for n, expanded in ((14, True), (15, False)):
+        gen = Scripted({"<p>" * (n - 1): ["1)]", "2)]"]})
+        task = SearchTask([ID["<p>"]] * n, "", lambda t: 1.0)
+        result = search(gen, decode, [task], MCTSConfig(iterations=1, num_actions=2), seed=0)
+        assert bool(result.roots[0].children) is expanded
+        assert gen.calls[0][0] == (2 if expanded else 1)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("iterations", 0, "iterations must be >= 1"),
+    ("num_actions", 1, "num_actions must be >= 2"),
+    ("temperature", 0.0, "temperature must be > 0"),
+    ("max_tokens", 0, "max_tokens and rollout_max_tokens must be >= 1"),
+    ("rollout_max_tokens", 0, "max_tokens and rollout_max_tokens must be >= 1"),
+    ("fragments_per_step", 0, "fragments_per_step must be >= 1"),
+    ("max_depth", 0, "max_depth must be >= 1"),
+    ("exploration", -0.1, "exploration must be >= 0"),
+    ("simulation_steps", -1, "simulation_steps must be >= 0"),
+])
+def test_invalid_config_is_one_line(field, value, message):
+    with pytest.raises(RlpostError, match=f"^mcts: {message}"):
+        MCTSConfig(**{field: value}).validate()
+    edge = {"iterations": 1, "num_actions": 2, "temperature": 1e-6, "max_tokens": 1,
+            "rollout_max_tokens": 1, "fragments_per_step": 1, "max_depth": 1,
+            "exploration": 0.0, "simulation_steps": 0}[field]
+    MCTSConfig(**{field: edge}).validate()  # the boundary itself is allowed
