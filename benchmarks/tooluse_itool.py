@@ -8,7 +8,10 @@ pairs collected, mean value gap (chosen - rejected), share of pairs whose shared
 "=" (they differ in an argument value), seconds per pair. Run directories go to
 runs/bench-tooluse_itool/.
 
-    python benchmarks/tooluse_itool.py [--quick] [--out FILE] [--seeds 0 1 2]
+    python benchmarks/tooluse_itool.py [--quick] [--out FILE] [--seeds 0 1 2] [--reuse]
+
+--reuse takes a seed's results from its finished run directory (results.json, written at the end
+of a run) instead of running it again: a benchmark stopped between seeds continues there.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from _common import print_table, write_result
 STAGES = ("zero_shot", "sft", "itool_1", "itool_2")
 
 
-def run_seed(seed: int, quick: bool, engine, weights, root: Path) -> dict[str, float]:
+def run_seed(seed: int, quick: bool, engine, weights, root: Path,
+             reuse: bool = False) -> dict[str, float]:
+    import json
+
     from rlpost.recipes import itool
 
     cfg = itool.quick()
@@ -34,6 +40,10 @@ def run_seed(seed: int, quick: bool, engine, weights, root: Path) -> dict[str, f
     cfg.run.dir = str(root / f"seed{seed}")
     if quick:
         cfg.iterations, cfg.train_tasks, cfg.eval_tasks = 1, 120, 20
+    done = Path(cfg.run.dir) / "results.json"
+    if reuse and done.exists():
+        print(f"seed {seed}: reusing {done}")
+        return {"seed": seed, **json.loads(done.read_text())}
     shutil.rmtree(cfg.run.dir, ignore_errors=True)
     engine.load_weights(weights.items())
     results = itool.main(cfg, generator=engine)
@@ -45,6 +55,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one seed, one iteration, fewer tasks")
     ap.add_argument("--out", default=None)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--reuse", action="store_true", help="take finished seeds' results.json")
     args = ap.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
     out = args.out or f"benchmarks/results/tooluse_itool{'_quick' if args.quick else ''}.json"
@@ -60,7 +71,7 @@ def main() -> None:
     weights = load_file(os.path.join(path, "model.safetensors"))
     engine = VLLMGenerator(path, VLLMConfig(max_model_len=itool.quick().run.vllm.max_model_len))
     root = Path("runs") / "bench-tooluse_itool"
-    per_seed = [run_seed(s, args.quick, engine, weights, root) for s in seeds]
+    per_seed = [run_seed(s, args.quick, engine, weights, root, args.reuse) for s in seeds]
 
     def mean(key: str) -> float | None:
         vals = [r[key] for r in per_seed if key in r]
