@@ -78,27 +78,6 @@ def wrong_answer(task: dict[str, Any]) -> str:
     return format_calls([Call(first.name, args)] + calls[1:])
 
 
-def actions_for(turns: list) -> list[str]:
-    """As tests/test_tooluse_multi_turn.py: one step per turn with its calls (split where an
-    action would be too long), then a text reply that ends the turn."""
-    from rlpost.envs.tooluse.calls import format_calls
-
-    from rlpost.env import MAX_ACTION_CHARS
-
-    out = []
-    for calls in turns:
-        chunk: list = []
-        for c in calls:
-            if chunk and len(format_calls(chunk + [c])) > MAX_ACTION_CHARS:
-                out.append(format_calls(chunk))
-                chunk = []
-            chunk.append(c)
-        if chunk:
-            out.append(format_calls(chunk))
-        out.append("Done.")
-    return out
-
-
 def bfcl_ast():
     """bfcl-eval's ast_checker and format check, with its model config stubbed (as in
     tests/test_tooluse_ast.py); sys.modules restored afterwards."""
@@ -131,6 +110,7 @@ def main() -> None:
     for module in ("rlpost.envs.tooluse.env", "rlpost.envs.tooluse.multi_turn.env"):
         importlib.import_module(module)  # imported here: not part of the cold builds
     from rlpost.envs.tooluse.multi_turn.data import ground_truth_calls
+    from rlpost.envs.tooluse.multi_turn.env import replay_actions
     from rlpost.envs.tooluse.multi_turn.executor import Executor
 
     from rlpost.env import make
@@ -138,30 +118,26 @@ def main() -> None:
     s: dict[str, float] = {}
 
     # --- construction ---------------------------------------------------------------------
-    t0 = time.perf_counter()
-    env = make("rlpost/ToolUse-v0")
-    s["tooluse_build_cold_s"] = time.perf_counter() - t0
-    warm = []
-    for _ in range(build_reps):
+    def build(env_id: str, key: str):
+        """The env, its first (cold: data loading) and median warm construction times."""
         t0 = time.perf_counter()
-        make("rlpost/ToolUse-v0")
-        warm.append(time.perf_counter() - t0)
-    s["tooluse_build_warm_ms"] = 1000 * statistics.median(warm)
+        made = make(env_id)
+        s[f"{key}_build_cold_s"] = time.perf_counter() - t0
+        warm = []
+        for _ in range(build_reps):
+            t0 = time.perf_counter()
+            make(env_id)
+            warm.append(time.perf_counter() - t0)
+        s[f"{key}_build_warm_ms"] = 1000 * statistics.median(warm)
+        return made
 
-    t0 = time.perf_counter()
-    mt = make("rlpost/ToolUseMultiTurn-v0")
-    s["mt_build_cold_s"] = time.perf_counter() - t0
-    warm = []
-    for _ in range(build_reps):
-        t0 = time.perf_counter()
-        make("rlpost/ToolUseMultiTurn-v0")
-        warm.append(time.perf_counter() - t0)
-    s["mt_build_warm_ms"] = 1000 * statistics.median(warm)
+    env = build("rlpost/ToolUse-v0", "tooluse")
+    mt = build("rlpost/ToolUseMultiTurn-v0", "mt")
 
     # --- multi-turn env: ground-truth episodes --------------------------------------------
     entries = mt.unwrapped.entries
     mt_tasks = list(range(0, len(entries), stride))
-    plays = {t: actions_for(ground_truth_calls(entries[t])) for t in mt_tasks}
+    plays = {t: replay_actions(ground_truth_calls(entries[t])) for t in mt_tasks}
     rates, successes, unfinished = [], 0, 0
     n_steps = sum(len(a) for a in plays.values())
     for rep in range(reps):

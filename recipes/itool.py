@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -396,8 +397,6 @@ class ITool:
 
     def iterate(self, it: int) -> dict[str, float]:
         """Deficient samples -> MCTS pairs -> preference optimisation -> weight sync."""
-        import time
-
         picked = self.deficient()
         t0 = time.perf_counter()
         tasks = [SearchTask(t.prompt_ids,

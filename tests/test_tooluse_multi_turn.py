@@ -32,6 +32,7 @@ from rlpost.envs.tooluse.multi_turn.data import (
 from rlpost.envs.tooluse.multi_turn.env import (
     ToolUseMultiTurnConfig,
     ToolUseMultiTurnEnv,
+    replay_actions,
 )
 from rlpost.envs.tooluse.multi_turn.executor import (
     ERROR,
@@ -67,23 +68,6 @@ def call_text(call: Call) -> str:
     return format_calls([call])[1:-1]
 
 
-def actions_for(turns: list[list[Call]]) -> list[str]:
-    """One step per turn with its calls (split where an action would be too long), then a text
-    reply that ends the turn."""
-    out = []
-    for calls in turns:
-        chunk: list[Call] = []
-        for c in calls:
-            if chunk and len(format_calls(chunk + [c])) > MAX_ACTION_CHARS:
-                out.append(format_calls(chunk))
-                chunk = []
-            chunk.append(c)
-        if chunk:
-            out.append(format_calls(chunk))
-        out.append("Done.")
-    return out
-
-
 def play(env: ToolUseMultiTurnEnv, task: int, actions: list[str]) -> list[tuple]:
     env.reset(options={"task_id": task})
     return [env.step(a) for a in actions]
@@ -95,7 +79,7 @@ def play(env: ToolUseMultiTurnEnv, task: int, actions: list[str]) -> list[tuple]
 def test_every_shipped_ground_truth_scores_one_but_three_unplayable_entries(env):
     passed, failed = Counter(), {}
     for task, entry in enumerate(env.entries):
-        steps = play(env, task, actions_for(ground_truth_calls(entry)))
+        steps = play(env, task, replay_actions(ground_truth_calls(entry)))
         _, reward, term, trunc, info = steps[-1]
         assert term and not trunc
         assert [s[1] for s in steps[:-1]] == [0.0] * (len(steps) - 1)
@@ -191,7 +175,7 @@ def test_episode_verdicts_equal_bfcls_multi_turn_checker_on_perturbed_answers(en
     for task in sample:
         entry = env.entries[task]
         for kind, turns in _perturbations(entry, rng):
-            _, _, term, _, info = play(env, task, actions_for(turns))[-1]
+            _, _, term, _, info = play(env, task, replay_actions(turns))[-1]
             assert term
             decoded = [[[call_text(c) for c in calls]] if calls else [] for calls in turns]
             record = entry.record()
@@ -211,12 +195,12 @@ def test_a_dropped_call_or_a_wrong_argument_fails_its_turn(env):
     task = task_of(env, "multi_turn_base_0")
     gt = ground_truth_calls(env.entries[task])
     dropped = [gt[0][:-1]] + gt[1:]
-    *_, (_, reward, term, _, info) = play(env, task, actions_for(dropped))
+    *_, (_, reward, term, _, info) = play(env, task, replay_actions(dropped))
     assert term and reward == 0.0 and not info["success"]
     assert info["turn_passed"][0] is False
     wrong = copy.deepcopy(gt)
     wrong[0][1] = Call("mkdir", {"dir_name": "tmp"})
-    steps = play(env, task, actions_for(wrong))
+    steps = play(env, task, replay_actions(wrong))
     first_end = next(s[4] for s in steps if s[4]["turn_ended"])
     assert first_end["turn_reward"] == 0.0
     assert "state differs" in first_end["turn_failure"]
@@ -231,7 +215,7 @@ def test_turn_rewards_pay_per_passed_turn_when_asked():
     gt = ground_truth_calls(entry)
     assert entry.ground_truth[0] == ["ls(a=True)"]  # reads only
     gt[0] = []  # a text reply where the turn needs a call: only that turn fails
-    steps = play(env, task, actions_for(gt))
+    steps = play(env, task, replay_actions(gt))
     n = len(entry.turns)
     passed = [False] + [True] * (n - 1)
     assert steps[-1][4]["turn_passed"] == passed and not steps[-1][4]["success"]
@@ -239,7 +223,7 @@ def test_turn_rewards_pay_per_passed_turn_when_asked():
     assert [s[1] > 0 for s in steps if s[4]["turn_ended"]] == passed
     assert "no function call" in steps[0][4]["turn_failure"]
     episode = ToolUseMultiTurnEnv(categories=("multi_turn_base",))
-    assert sum(s[1] for s in play(episode, task, actions_for(gt))) == 0.0
+    assert sum(s[1] for s in play(episode, task, replay_actions(gt))) == 0.0
 
 
 def test_force_quit_after_too_many_call_steps_fails_the_episode():
@@ -276,7 +260,7 @@ def test_every_info_carries_success_and_the_components_so_far_so_a_cut_episode_e
 def test_results_are_cut_for_the_model_but_scored_whole():
     env = ToolUseMultiTurnEnv(max_result_chars=100, categories=("multi_turn_long_context",))
     task = task_of(env, "multi_turn_long_context_0")
-    steps = play(env, task, actions_for(ground_truth_calls(env.entries[task])))
+    steps = play(env, task, replay_actions(ground_truth_calls(env.entries[task])))
     assert steps[-1][4]["success"]
     tool = [m.content for m in env.messages() if m.role == "tool"]
     assert any(m.endswith("more characters cut]") and len(m) < 150 for m in tool)

@@ -78,7 +78,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from rlpost.envs.tooluse.calls import CallParseError, parse_calls
+from rlpost.envs.tooluse.calls import Call, CallParseError, format_calls, parse_calls
 from rlpost.envs.tooluse.data import is_test
 from rlpost.envs.tooluse.env import tool_schema
 from rlpost.envs.tooluse.multi_turn.data import (
@@ -91,7 +91,7 @@ from rlpost.envs.tooluse.multi_turn.data import (
 from rlpost.envs.tooluse.multi_turn.executor import Executor
 from rlpost.envs.tooluse.multi_turn.scoring import Scorer
 
-from rlpost.env import MAX_OBS_CHARS, Env, Observation, env_config
+from rlpost.env import MAX_ACTION_CHARS, MAX_OBS_CHARS, Env, Observation, env_config
 from rlpost.errors import RlpostError
 from rlpost.types import Message
 
@@ -109,6 +109,24 @@ SYSTEM_PROMPT = (
 
 
 _CALL_START = re.compile(r"(\[|\{|```|[A-Za-z_][\w.]*\()")
+
+
+def replay_actions(turns: list[list[Call]]) -> list[str]:
+    """Actions that play `turns` (per user turn, its calls, e.g. `ground_truth_calls(entry)`):
+    one step per turn with its calls (split where an action would pass `MAX_ACTION_CHARS`),
+    then a text reply that ends the turn."""
+    out = []
+    for calls in turns:
+        chunk: list[Call] = []
+        for c in calls:
+            if chunk and len(format_calls(chunk + [c])) > MAX_ACTION_CHARS:
+                out.append(format_calls(chunk))
+                chunk = []
+            chunk.append(c)
+        if chunk:
+            out.append(format_calls(chunk))
+        out.append("Done.")
+    return out
 
 
 def looks_like_call(text: str) -> bool:
