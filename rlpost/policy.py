@@ -203,6 +203,40 @@ class Policy:
         self.tokenizer.save_pretrained(path)
 
 
+def action_hidden(
+    decoder: torch.nn.Module,
+    rows: Sequence[tuple[Sequence[int], Sequence[int]]],
+    pad_id: int,
+    device: torch.device | str = "cpu",
+    loss_masks: Sequence[Sequence[bool] | None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The decoder's last hidden states at the positions that predict each row's action tokens.
+
+    rows: B pairs (prompt_ids, action_ids); decoder: a model's `get_decoder()` (the backbone
+    without the LM head). loss_masks: per row, which action tokens ([A_i] bools; None = all).
+    Returns (hidden [N, H]: the state before each of the N masked action tokens, row by row;
+    targets [B, A]: the action token ids; mask [B, A]). The state before token t is the one
+    that predicts it (the policy's logits) and the one a critic reads as V(s_t).
+    """
+    lengths = [len(p) + len(a) for p, a in rows]
+    T, A, B = max(lengths), max(len(a) for _, a in rows), len(rows)
+    ids = torch.full((B, T), pad_id, dtype=torch.long)
+    attn = torch.zeros((B, T), dtype=torch.long)
+    targets = torch.zeros((B, A), dtype=torch.long)
+    mask = torch.zeros((B, A), dtype=torch.bool)
+    pos = torch.zeros((B, A), dtype=torch.long)  # index of the hidden state predicting target
+    for i, (p, a) in enumerate(rows):
+        seq = list(p) + list(a)
+        ids[i, : len(seq)] = torch.tensor(seq)
+        attn[i, : len(seq)] = 1
+        targets[i, : len(a)] = torch.tensor(list(a), dtype=torch.long)
+        mask[i, : len(a)] = _row_mask(loss_masks, i, len(a))
+        pos[i, : len(a)] = torch.arange(len(p) - 1, len(p) - 1 + len(a))
+    ids, attn, targets, mask, pos = (x.to(device) for x in (ids, attn, targets, mask, pos))
+    hidden = decoder(input_ids=ids, attention_mask=attn).last_hidden_state
+    return hidden[torch.arange(B, device=hidden.device)[:, None], pos][mask], targets, mask
+
+
 def action_logprobs(
     model: torch.nn.Module,
     rows: Sequence[tuple[Sequence[int], Sequence[int]]],
@@ -220,27 +254,11 @@ def action_logprobs(
     mask (padding, untrained tokens) have logprob 0. Logits are computed only at the positions
     that predict masked tokens (the LM head over every position is most of the cost).
     """
-    lengths = [len(p) + len(a) for p, a in rows]
-    T, A, B = max(lengths), max(len(a) for _, a in rows), len(rows)
-    ids = torch.full((B, T), pad_id, dtype=torch.long)
-    attn = torch.zeros((B, T), dtype=torch.long)
-    targets = torch.zeros((B, A), dtype=torch.long)
-    mask = torch.zeros((B, A), dtype=torch.bool)
-    pos = torch.zeros((B, A), dtype=torch.long)  # index of the hidden state predicting target
-    for i, (p, a) in enumerate(rows):
-        seq = list(p) + list(a)
-        ids[i, : len(seq)] = torch.tensor(seq)
-        attn[i, : len(seq)] = 1
-        targets[i, : len(a)] = torch.tensor(list(a), dtype=torch.long)
-        mask[i, : len(a)] = _row_mask(loss_masks, i, len(a))
-        pos[i, : len(a)] = torch.arange(len(p) - 1, len(p) - 1 + len(a))
-    ids, attn, targets, mask, pos = (x.to(device) for x in (ids, attn, targets, mask, pos))
-    hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state
-    picked = hidden[torch.arange(B, device=hidden.device)[:, None], pos][mask]  # [N, H]
-    return _scatter_logprobs(model, picked, targets, mask, temperature), mask
+    picked, targets, mask = action_hidden(model.get_decoder(), rows, pad_id, device, loss_masks)
+    return scatter_logprobs(model, picked, targets, mask, temperature), mask
 
 
-def _scatter_logprobs(model: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor,
+def scatter_logprobs(model: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor,
                       mask: torch.Tensor, temperature: float) -> torch.Tensor:
     """hidden [N, H] (the states predicting the N masked targets) -> logprobs [B, A], 0 at pads."""
     logits = model.get_output_embeddings()(hidden).float()
@@ -290,7 +308,7 @@ def shared_prompt_logprobs(
         hidden = torch.cat([first, rest], dim=1)
     else:
         hidden = first
-    return _scatter_logprobs(model, hidden[mask], ids, mask, temperature), mask
+    return scatter_logprobs(model, hidden[mask], ids, mask, temperature), mask
 
 
 def rows_logprobs(

@@ -1,4 +1,4 @@
-"""Advantage estimators without a critic, as pure functions.
+"""Advantage estimators, as pure functions.
 
 - `group_advantages`: GRPO's group-relative advantage (Shao et al. 2024, DeepSeekMath, sec. 4.1.2),
   one per trajectory; Dr.GRPO (Liu et al. 2025) drops the std.
@@ -7,6 +7,9 @@
   `gigpo/core_gigpo.py`): steps of one group that act from the same anchor state form a step
   group; each step's discounted return is normalised within its step group. The combined
   advantage of a step is A^E(trajectory) + omega * A^S(step) (eq. 8).
+- `gae` and `whiten`: PPO's critic-based advantage (Schulman et al. 2016, "High-Dimensional
+  Continuous Control Using Generalized Advantage Estimation", eqs. 11-16) over the action tokens
+  of one trajectory, and the batch whitening of the advantages (TRL's `masked_whiten`).
 """
 
 from __future__ import annotations
@@ -91,3 +94,45 @@ def assign_advantages(trajs: Sequence[Trajectory], estimator: str = "grpo", scal
         keys += [(t.group_id, s.anchor) for s in t.steps]
     for s, a in zip(steps, gigpo_step_advantages(returns, keys, scale)):
         s.advantage += step_weight * a
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float,
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over one trajectory's T action tokens, in order
+    (Schulman et al. 2016, eq. 16; DeepSpeed-Chat's `get_advantages_and_returns`):
+    delta_t = r_t + gamma V_{t+1} - V_t, A_t = delta_t + gamma lam A_{t+1}, return R_t = A_t + V_t,
+    with V_T = 0 (the episode ends after the last token).
+
+    rewards, values: [T] (per-token rewards, e.g. the env's turn rewards on each turn's last
+    token and a KL penalty on every token; the critic's V(s_t) of the state before token t).
+    A multi-turn trajectory passes its action tokens only: the env's tokens between turns are
+    skipped, so the last token of a turn bootstraps from the value of the next turn's first
+    token, which has seen the env's answer (as verl's GAE over a response mask).
+    Returns (advantages [T], returns [T]), no gradient. Raises ValueError when the shapes differ.
+    """
+    if rewards.shape != values.shape or rewards.dim() != 1:
+        raise ValueError(f"gae: rewards {tuple(rewards.shape)} and values "
+                         f"{tuple(values.shape)} must be the same 1-d shape")
+    rewards, values = rewards.detach(), values.detach()
+    adv = torch.zeros_like(rewards)
+    running, next_value = 0.0, 0.0
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        delta = rewards[t] + gamma * next_value - values[t]
+        running = delta + gamma * lam * running
+        adv[t] = running
+        next_value = values[t]
+    return adv, adv + values
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / sqrt(var + eps) over the entries where `mask` is True (all when None), var
+    unbiased, as TRL's `masked_whiten`; entries outside the mask are returned unchanged. With
+    fewer than two entries the values are only centred. x, mask: the same shape."""
+    m = torch.ones_like(x, dtype=torch.bool) if mask is None else mask
+    vals = x[m]
+    if vals.numel() == 0:
+        return x.clone()
+    centred = vals - vals.mean()
+    out = x.clone()
+    out[m] = centred * torch.rsqrt(vals.var() + eps) if vals.numel() > 1 else centred
+    return out

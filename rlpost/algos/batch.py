@@ -37,7 +37,12 @@ class Row:
     loss_mask: list[bool] | None = None
     """[A] which of `action_ids` are trained (a packed trajectory: its action spans); None = all."""
     token_advantages: list[float] | None = None
-    """[A] per-token advantages (a packed trajectory: each span its step's); None = `advantage`."""
+    """[A] per-token advantages (a packed trajectory: each span its step's; PPO: GAE's);
+    None = `advantage`."""
+    old_values: torch.Tensor | None = None
+    """[A] the critic's values of the states before the action tokens at rollout time (PPO)."""
+    returns: torch.Tensor | None = None
+    """[A] the value targets of the action tokens (PPO: GAE's returns)."""
 
     @property
     def trained(self) -> int:

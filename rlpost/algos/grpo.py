@@ -181,7 +181,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
                           f"{cfg.group_size} needs as many envs; the runner has {n_envs}")
     generator.sync_weights(policy)
     gen = GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens)
-    evaluate = _make_eval(cfg, run)
+    evaluate = make_eval(cfg, run)
     last_eval: dict[str, float] = {}
     if start == 0:
         last_eval = evaluate()
@@ -215,7 +215,7 @@ def train(cfg: GRPOConfig, run: GRPORun, stop_after: int | None = None) -> dict[
             last_eval = evaluate()
             metrics.update(last_eval)
         run.tracker.log(metrics, step)
-        run.tracker.log_samples(_samples(policy, trajs[: cfg.samples_per_step]), step)
+        run.tracker.log_samples(trajectory_samples(policy, trajs[: cfg.samples_per_step]), step)
         progress.update(metrics)
         if step % cfg.save_every == 0 or step == cfg.steps:
             save_checkpoint(run.run_dir, step, policy, opt, sched, sampler)
@@ -350,8 +350,9 @@ def _stack(values: list[torch.Tensor | None], default: torch.Tensor) -> torch.Te
     return out
 
 
-def _make_eval(cfg: GRPOConfig, run: GRPORun) -> Callable[[], dict[str, float]]:
-    """Greedy eval on the first `cfg.eval_tasks` held-out tasks, scored by the run's rubric."""
+def make_eval(cfg: Any, run: GRPORun) -> Callable[[], dict[str, float]]:
+    """Greedy eval on the first `cfg.eval_tasks` held-out tasks (answers of at most
+    `cfg.max_tokens` tokens), scored by the run's rubric; GRPO's and PPO's."""
     params = GenParams(temperature=0.0, max_tokens=cfg.max_tokens)
     tasks = list(run.eval_tasks)[: cfg.eval_tasks]
 
@@ -363,7 +364,9 @@ def _make_eval(cfg: GRPOConfig, run: GRPORun) -> Callable[[], dict[str, float]]:
     return evaluate
 
 
-def _samples(policy: Policy, trajs: list) -> list[dict[str, Any]]:
+def trajectory_samples(policy: Policy, trajs: list) -> list[dict[str, Any]]:
+    """Rows of samples.jsonl: each trajectory's first prompt, completion, reward, advantage and
+    reward components."""
     return [{"task_id": str(t.task_id), "prompt": policy.tokenizer.decode(t.steps[0].prompt_ids)
              if t.steps else "", "completion": t.completion_text, "reward": t.reward,
              "advantage": t.advantage, **{f"r/{k}": v for k, v in t.components.items()}}

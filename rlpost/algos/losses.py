@@ -1,6 +1,6 @@
-"""The losses, as pure tensor functions: clipped policy gradient, k3 KL, truncated importance
-sampling, loss aggregation, the weighted SFT loss, and the preference losses (DPO, IPO, SimPO;
-per-sequence log-probs in, see their section).
+"""The losses, as pure tensor functions: clipped policy gradient, PPO's clipped value loss, k3
+KL, truncated importance sampling, loss aggregation, the weighted SFT loss, and the preference
+losses (DPO, IPO, SimPO; per-sequence log-probs in, see their section).
 
 Shapes: B rows (one env step each), A the longest action in the batch; `mask [B, A]` is True on
 real action tokens. Advantages are per token, `[B, A]` (a per-row `[B]` broadcasts), so GRPO's
@@ -65,6 +65,26 @@ def clipped_token_loss(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Te
         loss = torch.where(dual, bound, loss)
         was_clipped = was_clipped | dual
     return loss, was_clipped
+
+
+def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+                       clip: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped value loss per token (the OpenAI baselines PPO2 form; TRL, DeepSpeed-Chat
+    and verl use it): 0.5 max((V - R)^2, (V_clip - R)^2) with V_clip = old_V + clip(V - old_V,
+    -clip, +clip); `clip` None = 0.5 (V - R)^2 unclipped.
+
+    values, old_values, returns: [B, A] (the critic now, the critic at rollout time, the GAE
+    returns). Returns (per-token loss [B, A], clipped [B, A]: True where the clipped term was
+    the larger, i.e. set the loss). Raises ValueError if clip <= 0.
+    """
+    unclipped = (values - returns) ** 2
+    if clip is None:
+        return 0.5 * unclipped, torch.zeros_like(unclipped, dtype=torch.bool)
+    if clip <= 0:
+        raise ValueError(f"value clip must be > 0 or None, got {clip}")
+    v_clip = old_values + torch.clamp(values - old_values, -clip, clip)
+    clipped = (v_clip - returns) ** 2
+    return 0.5 * torch.max(unclipped, clipped), clipped > unclipped
 
 
 def tis_weights(old_logp: torch.Tensor, sample_logp: torch.Tensor, mask: torch.Tensor,
