@@ -9,4 +9,5 @@ RECIPES: dict[str, str] = {
     "eef": "rlpost.recipes.eef",
     "rft": "rlpost.recipes.rft",
     "itool": "rlpost.recipes.itool",
+    "tl-training": "rlpost.recipes.tl_training",
 }

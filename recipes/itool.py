@@ -53,8 +53,8 @@ from rlpost.algos.sft import SFTConfig, SFTSample, train_sft
 from rlpost.collect.mcts import MCTSConfig, SearchTask, search
 from rlpost.env import chat, env_tasks
 from rlpost.envs.tooluse.ast_check import expects_no_call
-from rlpost.envs.tooluse.calls import Call, format_calls
 from rlpost.envs.tooluse.env import ToolUseConfig, grade
+from rlpost.envs.tooluse.reference import reference_answer, reference_calls
 from rlpost.errors import RlpostError
 from rlpost.generate import Generator, GenParams
 from rlpost.policy import Policy, rows_logprobs
@@ -68,8 +68,6 @@ NAME = "itool"
 ENV_ID = "rlpost/ToolUse-v0"
 RESUMABLE = False
 """No checkpoint between stages yet: a run that stops starts over."""
-NO_CALL_ANSWER = "None of the given functions can be used for this question."
-"""The warm-up target of irrelevance tasks (BFCL passes any answer without a call)."""
 EVAL_CATEGORIES = ("simple_python", "multiple", "parallel", "irrelevance")
 TRAIN_SAMPLE_SEED = 0
 """Fixes which training tasks `train_tasks` keeps (the same for every run seed)."""
@@ -190,58 +188,6 @@ def validate(cfg: Config) -> None:
 # --- data ----------------------------------------------------------------------------------
 
 
-def _first(options: Any) -> tuple[bool, Any]:
-    """(found, value): the first possible value that is not "" of a BFCL option list, resolved
-    recursively (a dict option maps each key to its own option list); (False, None) when ""
-    is the only one (the parameter is optional and left out)."""
-    if not isinstance(options, list):
-        return True, _resolve(options)
-    for value in options:
-        if value != "":
-            return True, _resolve(value)
-    return False, None
-
-
-def _resolve(value: Any) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, options in value.items():
-            found, v = _first(options)
-            if found:
-                out[key] = v
-        return out
-    if isinstance(value, list):
-        return [_resolve(v) for v in value]
-    return value
-
-
-def reference_calls(ground_truth: list[dict[str, dict[str, list[Any]]]],
-                    underscore_names: bool = False) -> list[Call]:
-    """One answer of BFCL's possible answers: per ground-truth call, each parameter's first
-    listed value that is not "" (a parameter whose only value is "" is optional and left
-    out; a dict value's keys likewise), names with "." written "_" when `underscore_names`
-    (as `ToolUseConfig.underscore_names` shows and expects them). A few BFCL entries have no
-    answer their own checker accepts (a ground-truth parameter missing from the docs): the
-    recipe leaves those out of training (`ITool.__init__`)."""
-    out = []
-    for item in ground_truth:
-        (name, params), = item.items()
-        args = {}
-        for p, options in params.items():
-            found, value = _first(options)
-            if found:
-                args[p] = value
-        out.append(Call(name.replace(".", "_") if underscore_names else name, args))
-    return out
-
-
-def reference_answer(task: dict[str, Any], underscore_names: bool = False) -> str:
-    """The warm-up target of a task record: its reference calls, or `NO_CALL_ANSWER`."""
-    if expects_no_call(task["category"]):
-        return NO_CALL_ANSWER
-    return format_calls(reference_calls(task["ground_truth"], underscore_names))
-
-
 def difficulty(task: dict[str, Any]) -> tuple[int, int]:
     """(calls, arguments) of the reference answer: the easy-to-hard order."""
     if expects_no_call(task["category"]):
@@ -298,6 +244,23 @@ class Task:
     answer: str
 
 
+def prompt_tasks(env: Any, encode: Any, ids: list[int], max_prompt_tokens: int,
+                 underscore_names: bool = False) -> tuple[list[Task], int]:
+    """The ToolUse-v0 tasks of `ids` (reset in `env`) whose prompts (`encode` of the env's chat)
+    fit `max_prompt_tokens`, with their reference answers; and how many did not fit."""
+    out, long = [], 0
+    for t in ids:
+        _, info = env.reset(options={"task_id": t})
+        msgs = chat(env)
+        prompt = encode(msgs)
+        if len(prompt) > max_prompt_tokens:
+            long += 1
+            continue
+        out.append(Task(t, info["task"], msgs, prompt,
+                        reference_answer(info["task"], underscore_names)))
+    return out, long
+
+
 # --- the loop ------------------------------------------------------------------------------
 
 
@@ -315,12 +278,15 @@ class ITool:
         if cfg.train_tasks and cfg.train_tasks < len(train):
             # a fixed sample over all categories (the ids are sorted by category)
             train = sorted(random.Random(TRAIN_SAMPLE_SEED).sample(train, cfg.train_tasks))
-        train, self.too_long = self._tasks(train)
+        train, self.too_long = prompt_tasks(self.env, policy.encode_chat, train,
+                                            cfg.max_prompt_tokens, cfg.env.underscore_names)
         # entries whose reference answer fails BFCL's own check cannot be imitated
         self.train = [t for t in train if grade(t.answer, t.record, cfg.env)[1]["success"]]
         self.unanswerable = len(train) - len(self.train)
         self.eval_ids: list[int] = []
-        held_out, long_eval = self._tasks(env_tasks(self.env, "test"))
+        held_out, long_eval = prompt_tasks(self.env, policy.encode_chat,
+                                           env_tasks(self.env, "test"), cfg.max_prompt_tokens,
+                                           cfg.env.underscore_names)
         self.too_long += long_eval
         for cat in cfg.eval_categories:
             ids = [t.task_id for t in held_out if t.record["category"] == cat]
@@ -331,20 +297,6 @@ class ITool:
                               "env.categories / max_tasks_per_category")
         self.step = 0
         self._options: dict[str, list[int]] | None = None
-
-    def _tasks(self, ids: list[int]) -> tuple[list[Task], int]:
-        """The tasks of `ids` whose prompts fit, and how many did not."""
-        out, long = [], 0
-        for t in ids:
-            _, info = self.env.reset(options={"task_id": t})
-            msgs = chat(self.env)
-            prompt = self.policy.encode_chat(msgs)
-            if len(prompt) > self.cfg.max_prompt_tokens:
-                long += 1
-                continue
-            out.append(Task(t, info["task"], msgs, prompt,
-                            reference_answer(info["task"], self.cfg.env.underscore_names)))
-        return out, long
 
     def rollout_reward(self, task: Task, text: str) -> float:
         """MCTS rollout reward (`Config.rollout_reward`): +1 when the env's AST check passes

@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from rlpost.envs.tooluse.calls import Call
-from rlpost.recipes.itool import (
-    NO_CALL_ANSWER, answer_perplexities, curriculum, difficulty, pick_deficient,
-    reference_answer, reference_calls)
+from rlpost.envs.tooluse.reference import NO_CALL_ANSWER, reference_answer, reference_calls
+from rlpost.recipes.itool import answer_perplexities, curriculum, difficulty, pick_deficient
 
 GT = [{"area": {"base": [10], "unit": ["", "cm"], "height": [5, 5.0], "opt": [""],
                 "flag": [None, ""]}},
@@ -109,7 +108,7 @@ def test_itool_smoke_runs_warm_up_and_an_iteration(engine, model_path, tmp_path)
     run = itool.ITool(cfg, base, engine)  # the same tasks as the run's
     assert results["tasks/train"] == len(run.train) and results["tasks/too_long"] == run.too_long
     assert len(run.train) + run.too_long >= cfg.train_tasks
-    calls = sum(t.answer != itool.NO_CALL_ANSWER for t in run.train)
+    calls = sum(t.answer != NO_CALL_ANSWER for t in run.train)
     assert results["iter/deficient_1"] == int(0.3 * calls) + int(0.3 * (len(run.train) - calls))
     rows = [json.loads(line) for line in (tmp_path / "itool" / "metrics.jsonl").read_text()
             .splitlines()]
