@@ -2,7 +2,7 @@
 second, env construction time, and the executor and AST checker alone against bfcl-eval's own.
 
 - ToolUse-v0: one episode = reset + one step, over every task of the default categories, once
-  with the task's ground-truth answer (`rlpost.recipes.itool.reference_answer`) and once with a
+  with the task's ground-truth answer (`rlpost.envs.tooluse.reference.reference_answer`) and once with a
   wrong one (an argument value changed, or an unexpected argument; a call on irrelevance
   tasks); steps/s = such episodes per second. Construction: the first `make` (cold: reads the
   BFCL files) and later ones (warm: cached data).
@@ -63,7 +63,7 @@ def wrong_answer(task: dict[str, Any]) -> str:
     with the first argument's value changed (or an unexpected argument)."""
     from rlpost.envs.tooluse.ast_check import expects_no_call
     from rlpost.envs.tooluse.calls import Call, format_calls
-    from rlpost.recipes.itool import reference_calls
+    from rlpost.envs.tooluse.reference import reference_calls
 
     if expects_no_call(task["category"]):
         fns = task["functions"]
@@ -183,7 +183,7 @@ def main() -> None:
     s["peak_rss_envs_mb"] = rss_mb()
 
     # --- ToolUse-v0: reset + one step -----------------------------------------------------
-    from rlpost.recipes.itool import reference_answer, reference_calls
+    from rlpost.envs.tooluse.reference import reference_answer, reference_calls
 
     records = env.unwrapped.records
     tasks = list(range(0, len(records), stride))
