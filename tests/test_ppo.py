@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from rlpost.algos.advantages import gae, whiten
+from rlpost.algos.advantages import (explained_variance, gae, step_rewards, token_rewards,
+                                     whiten)
 from rlpost.algos.batch import rows_from_trajectories
 from rlpost.algos.critic import Critic
 from rlpost.algos.losses import clipped_value_loss
-from rlpost.algos.ppo import (PPOConfig, assign_gae, explained_variance, step_rewards,
-                              token_rewards)
+from rlpost.algos.ppo import PPOConfig, assign_gae
 from rlpost.errors import RlpostError
 from rlpost.policy import Policy, rows_logprobs
 from rlpost.run import seed_everything

@@ -40,11 +40,13 @@ from dataclasses import dataclass
 import torch
 
 from rlpost import learn
-from rlpost.algos.advantages import gae, whiten
+from rlpost.algos.advantages import (explained_variance, gae, step_rewards, token_rewards,
+                                     whiten)
 from rlpost.algos.batch import Row, micro_batches, rows_from_trajectories, step_metrics
 from rlpost.algos.critic import CRITIC_KINDS, Critic, CriticKind, logprobs_and_values
 from rlpost.algos.grpo import GRPORun, make_eval, trajectory_samples
-from rlpost.algos.losses import LOSS_AGGS, LossAgg, aggregate, clipped_token_loss, clipped_value_loss, kl_k3
+from rlpost.algos.losses import (LOSS_AGGS, LossAgg, aggregate, clipped_token_loss,
+                                 clipped_value_loss, kl_k3)
 from rlpost.checkpoint import TaskSampler, load_checkpoint, save_checkpoint
 from rlpost.errors import RlpostError
 from rlpost.generate import GenParams
@@ -157,49 +159,6 @@ class PPOConfig:
     @property
     def logprob_temperature(self) -> float:
         return self.temperature if self.temperature > 0 else 1.0
-
-
-# --- pure pieces --------------------------------------------------------------------------
-
-
-def step_rewards(traj: Trajectory, clip: float | None) -> list[float]:
-    """One reward per step of `traj` that has action tokens, in order: the env's step reward,
-    plus (on the last such step) what the Rubric added to the env's total (`traj.reward -
-    traj.env_reward`); a step without action tokens gives its reward to the step before it (or,
-    when none, the next). Each is clipped to [-clip, clip] (DeepSpeed-Chat's
-    `clip_reward_value`); clip None = not clipped."""
-    acting = [k for k, s in enumerate(traj.steps) if s.action_ids]
-    if not acting:
-        return []
-    out = {k: 0.0 for k in acting}
-    for k, s in enumerate(traj.steps):
-        home = max((j for j in acting if j <= k), default=acting[0])
-        out[home] += s.reward
-    out[acting[-1]] += traj.reward - traj.env_reward
-    values = [out[k] for k in acting]
-    return values if clip is None else [max(-clip, min(clip, v)) for v in values]
-
-
-def token_rewards(rewards: Sequence[float], lengths: Sequence[int]) -> torch.Tensor:
-    """Per-token rewards of a trajectory whose steps have `lengths` action tokens ([S] each):
-    step k's reward on its last token, 0 elsewhere. Returns [sum(lengths)] float32. Raises
-    ValueError when the lists differ in length or a step has no token."""
-    if len(rewards) != len(lengths) or any(n < 1 for n in lengths):
-        raise ValueError(f"token_rewards: {len(rewards)} rewards for steps of lengths "
-                         f"{list(lengths)} (each step needs >= 1 token)")
-    out = torch.zeros(sum(lengths), dtype=torch.float32)
-    ends = torch.tensor(lengths).cumsum(0) - 1
-    out[ends] = torch.tensor(list(rewards), dtype=torch.float32)
-    return out
-
-
-def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
-    """1 - Var(returns - values) / Var(returns) over 1-d tensors (1: the critic predicts the
-    returns; 0: no better than their mean; < 0: worse); nan when Var(returns) is 0."""
-    var = float(returns.var()) if returns.numel() > 1 else 0.0
-    if var == 0.0:
-        return math.nan
-    return 1.0 - float((returns - values).var()) / var
 
 
 def _row_mask(r: Row) -> torch.Tensor:
