@@ -261,6 +261,44 @@ def prompt_tasks(env: Any, encode: Any, ids: list[int], max_prompt_tokens: int,
     return out, long
 
 
+@dataclass
+class ToolTasks:
+    """A tool-use recipe's tasks: training tasks with prompts and reference answers, held-out
+    eval ids, and how many were left out."""
+
+    train: list[Task]
+    eval_ids: list[int]
+    too_long: int
+    """Tasks whose prompts exceed max_prompt_tokens (training and eval)."""
+    unanswerable: int
+    """Training entries whose reference answer fails BFCL's own check (cannot be imitated)."""
+
+
+def tool_tasks(env: Any, encode: Any, cfg: Any, recipe: str) -> ToolTasks:
+    """The tasks of a tool-use recipe config (`cfg.env`, `train_tasks`: a fixed sample drawn
+    with `TRAIN_SAMPLE_SEED` over all categories, 0 = all; `eval_categories`, `eval_tasks` per
+    category, 0 = all; `max_prompt_tokens`). Raises RlpostError (naming `recipe`) when no
+    training or no eval task fits."""
+    train = env_tasks(env, "train")
+    if cfg.train_tasks and cfg.train_tasks < len(train):
+        # a fixed sample over all categories (the ids are sorted by category)
+        train = sorted(random.Random(TRAIN_SAMPLE_SEED).sample(train, cfg.train_tasks))
+    fitting, too_long = prompt_tasks(env, encode, train, cfg.max_prompt_tokens,
+                                     cfg.env.underscore_names)
+    answerable = [t for t in fitting if grade(t.answer, t.record, cfg.env)[1]["success"]]
+    held_out, long_eval = prompt_tasks(env, encode, env_tasks(env, "test"),
+                                       cfg.max_prompt_tokens, cfg.env.underscore_names)
+    eval_ids: list[int] = []
+    for cat in cfg.eval_categories:
+        ids = [t.task_id for t in held_out if t.record["category"] == cat]
+        eval_ids += ids[:cfg.eval_tasks] if cfg.eval_tasks else ids
+    if not answerable or not eval_ids:
+        raise RlpostError(f"{recipe}: {len(answerable)} training and {len(eval_ids)} eval "
+                          "tasks fit max_prompt_tokens; raise it, or choose other "
+                          "env.categories / max_tasks_per_category")
+    return ToolTasks(answerable, eval_ids, too_long + long_eval, len(fitting) - len(answerable))
+
+
 # --- the loop ------------------------------------------------------------------------------
 
 
@@ -274,27 +312,9 @@ class ITool:
                                             policy.encode_chat, 1, cfg.max_prompt_tokens)
         self.env = self.runner.envs[0]
         self.eval_params = GenParams(temperature=0.0, max_tokens=cfg.max_tokens)
-        train = env_tasks(self.env, "train")
-        if cfg.train_tasks and cfg.train_tasks < len(train):
-            # a fixed sample over all categories (the ids are sorted by category)
-            train = sorted(random.Random(TRAIN_SAMPLE_SEED).sample(train, cfg.train_tasks))
-        train, self.too_long = prompt_tasks(self.env, policy.encode_chat, train,
-                                            cfg.max_prompt_tokens, cfg.env.underscore_names)
-        # entries whose reference answer fails BFCL's own check cannot be imitated
-        self.train = [t for t in train if grade(t.answer, t.record, cfg.env)[1]["success"]]
-        self.unanswerable = len(train) - len(self.train)
-        self.eval_ids: list[int] = []
-        held_out, long_eval = prompt_tasks(self.env, policy.encode_chat,
-                                           env_tasks(self.env, "test"), cfg.max_prompt_tokens,
-                                           cfg.env.underscore_names)
-        self.too_long += long_eval
-        for cat in cfg.eval_categories:
-            ids = [t.task_id for t in held_out if t.record["category"] == cat]
-            self.eval_ids += ids[: cfg.eval_tasks] if cfg.eval_tasks else ids
-        if not self.train or not self.eval_ids:
-            raise RlpostError(f"itool: {len(self.train)} training and {len(self.eval_ids)} eval "
-                              "tasks fit max_prompt_tokens; raise it, or choose other "
-                              "env.categories / max_tasks_per_category")
+        split = tool_tasks(self.env, policy.encode_chat, cfg, NAME)
+        self.train, self.eval_ids = split.train, split.eval_ids
+        self.too_long, self.unanswerable = split.too_long, split.unanswerable
         self.step = 0
         self._options: dict[str, list[int]] | None = None
 

@@ -46,14 +46,13 @@ from rlpost.algos.sft import SFTConfig, SFTSample, train_sft
 from rlpost.algos.pkt import pkt_sample
 from rlpost.collect.mae import mae_dataset, plain_sample
 from rlpost.checkpoint import checkpoint_step
-from rlpost.env import env_tasks
 from rlpost.envs.tooluse.dialogues import tool_dialogue
-from rlpost.envs.tooluse.env import ToolUseConfig, grade
+from rlpost.envs.tooluse.env import ToolUseConfig
 from rlpost.envs.tooluse.irm import categorize, irm_reward_fn, selection_scores
 from rlpost.errors import RlpostError
 from rlpost.generate import Generator, GenParams
 from rlpost.policy import Policy
-from rlpost.recipes.itool import Task, prompt_tasks
+from rlpost.recipes.itool import Task, tool_tasks
 from rlpost.reward import Rubric
 from rlpost.run import RunConfig, start_run
 from rlpost.runner import Runner
@@ -64,8 +63,6 @@ NAME = "tl-training"
 ENV_ID = "rlpost/ToolUse-v0"
 CALL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
 EVAL_CATEGORIES = ("simple_python", "multiple", "parallel")
-TRAIN_SAMPLE_SEED = 0
-"""Fixes which training tasks `train_tasks` keeps (the same for every run seed)."""
 SFTMode = Literal["pkt", "mae", "plain"]
 
 
@@ -213,25 +210,8 @@ class TLTraining:
         self.cfg, self.policy, self.generator, self.tracker = cfg, policy, generator, tracker
         self.runner = Runner.make(ENV_ID, cfg.env, cfg.n_envs, generator, policy.encode_chat,
                                   1, cfg.max_prompt_tokens)
-        env = self.runner.envs[0]
-        train = env_tasks(env, "train")
-        if cfg.train_tasks and cfg.train_tasks < len(train):
-            train = sorted(random.Random(TRAIN_SAMPLE_SEED).sample(train, cfg.train_tasks))
-        train, self.too_long = prompt_tasks(env, policy.encode_chat, train,
-                                            cfg.max_prompt_tokens, cfg.env.underscore_names)
-        # entries whose reference answer fails BFCL's own check cannot be imitated
-        self.train = [t for t in train if grade(t.answer, t.record, cfg.env)[1]["success"]]
-        held_out, long_eval = prompt_tasks(env, policy.encode_chat, env_tasks(env, "test"),
-                                           cfg.max_prompt_tokens, cfg.env.underscore_names)
-        self.too_long += long_eval
-        self.eval_ids: list[int] = []
-        for cat in cfg.eval_categories:
-            ids = [t.task_id for t in held_out if t.record["category"] == cat]
-            self.eval_ids += ids[:cfg.eval_tasks] if cfg.eval_tasks else ids
-        if not self.train or not self.eval_ids:
-            raise RlpostError(f"tl-training: {len(self.train)} training and "
-                              f"{len(self.eval_ids)} eval tasks fit max_prompt_tokens; raise it "
-                              "or choose other env.categories")
+        split = tool_tasks(self.runner.envs[0], policy.encode_chat, cfg, NAME)
+        self.train, self.eval_ids, self.too_long = split.train, split.eval_ids, split.too_long
         self.rubric = Rubric([irm_reward_fn], [1.0], env_weight=0.0)
         generator.sync_weights(policy)  # an engine reused across runs holds other weights
 

@@ -50,6 +50,21 @@ def test_gae_with_lambda_one_and_gamma_one_gives_monte_carlo_returns():
     assert adv.tolist() == pytest.approx([1.4, 1.3, 0.7])
 
 
+def test_gae_equals_the_closed_form_sum_of_discounted_deltas():
+    """GAE eq. 16: A_t = sum_l (gamma lam)^l delta_{t+l}, computed here as one matrix product on
+    random inputs (an independent form of the recursion)."""
+    g = torch.Generator().manual_seed(0)
+    r, v = torch.randn(7, generator=g), torch.randn(7, generator=g)
+    gamma, lam = 0.9, 0.8
+    delta = r + gamma * torch.cat([v[1:], torch.zeros(1)]) - v
+    t = torch.arange(7)
+    weights = torch.where(t[None, :] >= t[:, None], (gamma * lam) ** (t[None, :] - t[:, None]).float(),
+                          torch.zeros(()))
+    adv, ret = gae(r, v, gamma, lam)
+    assert torch.allclose(adv, weights @ delta, atol=1e-6)
+    assert torch.allclose(ret, adv + v)
+
+
 def test_gae_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="same 1-d shape"):
         gae(torch.zeros(3), torch.zeros(2), 1.0, 0.95)
