@@ -3,10 +3,11 @@ figures (tool selection TS, parameter identification PI, content filling CF) of 
 model zero-shot, after plain SFT on the dialogues (every assistant turn imitated, failing
 calls too), after MAE + PKT SFT, and after PPO with the IRM reward, per category, over seeds.
 
-Per seed, two runs of the `tl-training` recipe's quick config on one shared vLLM engine (reset
-to the bundled model's weights before each): ``sft_mode=plain, rl=false`` (the baseline) and
-``sft_mode=pkt, rl=true`` (the paper's pipeline). Both see the same dialogues (the data seed is
-the run seed). Run directories go to runs/bench-tooluse_tl/.
+Per seed, two runs of the `tl-training` recipe's quick config, each in its own process (one
+process running them all grew past 18 GB RSS: memory is not returned between runs):
+``sft_mode=plain, rl=false`` (the baseline) and ``sft_mode=pkt, rl=true`` (the paper's
+pipeline). Both see the same dialogues (the data seed is the run seed). Run directories go to
+runs/bench-tooluse_tl/; each run's peak RSS is recorded.
 
     python benchmarks/tooluse_tl.py [--quick] [--out FILE] [--seeds 0 1 2] [--reuse]
 
@@ -30,8 +31,7 @@ from _common import print_table, write_result
 FIGURES = ("ast_acc", "ts", "pi", "cf", "irm")
 
 
-def run_one(seed: int, variant: str, quick: bool, engine, weights, root: Path,
-            reuse: bool) -> dict[str, float]:
+def _config(seed: int, variant: str, quick: bool, root: Path):
     from rlpost.recipes import tl_training
 
     cfg = tl_training.quick()
@@ -42,14 +42,38 @@ def run_one(seed: int, variant: str, quick: bool, engine, weights, root: Path,
     if quick:
         cfg.train_tasks, cfg.eval_tasks = 80, 10
         cfg.algo.steps = 4
+    return cfg
+
+
+def worker(seed: int, variant: str, quick: bool, root: Path) -> None:
+    """One run in this process; writes results.json (the recipe's) and rss.json."""
+    from rlpost.recipes import tl_training
+
+    cfg = _config(seed, variant, quick, root)
+    shutil.rmtree(cfg.run.dir, ignore_errors=True)
+    tl_training.main(cfg)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    (Path(cfg.run.dir) / "rss.json").write_text(json.dumps({"peak_rss_gb": peak}))
+
+
+def run_one(seed: int, variant: str, quick: bool, root: Path, reuse: bool) -> dict[str, float]:
+    """The results of one run: from its finished run directory with `reuse`, else from a fresh
+    process running `worker`."""
+    import subprocess
+
+    cfg = _config(seed, variant, quick, root)
     last = "ppo" if cfg.rl else "sft"
     done = Path(cfg.run.dir) / "results.json"
-    if reuse and done.exists() and f"{last}/ast_acc" in json.loads(done.read_text()):
+    if not (reuse and done.exists() and f"{last}/ast_acc" in json.loads(done.read_text())):
+        cmd = [sys.executable, __file__, "--worker", str(seed), variant, str(root)]
+        subprocess.run(cmd + (["--quick"] if quick else []), check=True)
+    else:
         print(f"seed {seed} {variant}: reusing {done}")
-        return json.loads(done.read_text())
-    shutil.rmtree(cfg.run.dir, ignore_errors=True)
-    engine.load_weights(weights.items())
-    return tl_training.main(cfg, generator=engine)
+    out = json.loads(done.read_text())
+    rss = Path(cfg.run.dir) / "rss.json"
+    if rss.exists():
+        out["peak_rss_gb"] = json.loads(rss.read_text())["peak_rss_gb"]
+    return out
 
 
 def main() -> None:
@@ -58,26 +82,20 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--reuse", action="store_true", help="take finished runs' results.json")
+    ap.add_argument("--worker", nargs=3, metavar=("SEED", "VARIANT", "ROOT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
+    if args.worker:
+        worker(int(args.worker[0]), args.worker[1], args.quick, Path(args.worker[2]))
+        return
     out = args.out or f"benchmarks/results/tooluse_tl{'_quick' if args.quick else ''}.json"
     seeds = [0] if args.quick else args.seeds
 
-    from safetensors.torch import load_file
-
-    from rlpost.generate.vllm import VLLMConfig, VLLMGenerator
-    from rlpost.policy import DEFAULT_MODEL, resolve_model
-    from rlpost.recipes import tl_training
-
-    path = resolve_model(DEFAULT_MODEL)
-    weights = load_file(os.path.join(path, "model.safetensors"))
-    engine = VLLMGenerator(path, VLLMConfig(
-        max_model_len=tl_training.quick().run.vllm.max_model_len))
     root = Path("runs") / "bench-tooluse_tl"
     per_seed = []
     for s in seeds:
-        plain = run_one(s, "plain", args.quick, engine, weights, root, args.reuse)
-        tl = run_one(s, "tl", args.quick, engine, weights, root, args.reuse)
+        plain = run_one(s, "plain", args.quick, root, args.reuse)
+        tl = run_one(s, "tl", args.quick, root, args.reuse)
         row = {"seed": s}
         row |= {f"zero_shot/{k}": v for k, v in plain.items() if k.startswith("zero_shot/")}
         row |= {k: v for k, v in plain.items() if k.startswith("sft/")}
@@ -85,9 +103,9 @@ def main() -> None:
         row |= {k: v for k, v in tl.items() if k.startswith("ppo/")}
         row |= {f"plain_{k}": v for k, v in plain.items() if k.startswith("data/")}
         row |= {f"pkt_{k}": v for k, v in tl.items() if k.startswith("data/")}
+        row |= {f"{v}_peak_rss_gb": r["peak_rss_gb"] for v, r in (("plain", plain), ("tl", tl))
+                if "peak_rss_gb" in r}
         per_seed.append(row)
-        print(f"seed {s}: peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GB",
-              flush=True)
 
     def mean(key: str) -> float | None:
         vals = [r[key] for r in per_seed if key in r]
@@ -104,7 +122,9 @@ def main() -> None:
     for stage in ("zero_shot", "sft", "pkt", "ppo"):
         for fig in ("ts", "pi", "cf", "irm"):
             summary[f"{stage}_{fig}"] = mean(f"{stage}/{fig}")
-    summary["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    rss = [r[k] for r in per_seed for k in ("plain_peak_rss_gb", "tl_peak_rss_gb") if k in r]
+    if rss:
+        summary["peak_rss_gb"] = max(rss)
     summary = {k: v for k, v in summary.items() if v is not None}
     rows = []
     cats = sorted({k.split("/acc/")[1] for k in per_seed[0] if "/acc/" in k})
